@@ -1,0 +1,54 @@
+// The validated settings of one qsfs mount: what the CLI (or the fstab helper) produced.
+// Units follow the command line: sizes the user gives in MB/GB stay in MB/GB here and are
+// converted where they are used, so a reader can match a field to its option at a glance.
+
+export type LogLevel = 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
+
+export interface Options {
+  /** Bucket name (from `BUCKET[:/prefix]`). */
+  bucket: string;
+  /** Key prefix mounted as the root, without leading slash, with a trailing slash, or '' for the whole bucket. */
+  prefix: string;
+  /** Absolute path of the mountpoint. */
+  mountpoint: string;
+
+  // general options (seed table 1)
+  zone: string;                 // -z --zone
+  credentials?: string;         // -c --credentials (undefined: default file or environment)
+  logdir: string;               // -l --logdir
+  loglevel: LogLevel;           // -L --loglevel
+  filemode: number;             // -F --filemode (permission bits only)
+  dirmode: number;              // -D --dirmode (permission bits only)
+  umaskmp: number;              // -u --umaskmp
+  retries: number;              // -r --retries
+  reqtimeout: number;           // -R --reqtimeout (seconds)
+  maxcache: number;             // -Z --maxcache (MB)
+  diskdir: string;              // -k --diskdir
+  maxstat: number;              // -t --maxstat (thousands of entries)
+  statexpire: number;           // -e --statexpire (minutes; negative = never expire)
+  maxlist: number;              // -i --maxlist (0 = unlimited)
+  fscap: number;                // -y --fscap (GB)
+  numtransfer: number;          // -n --numtransfer
+  bufsize: number;              // -b --bufsize (MB)
+  prefetchsize: number;         // -j --prefetchsize (MB)
+  host: string;                 // -H --host ('' = derived from zone)
+  protocol: 'https' | 'http';   // -p --protocol
+  port: number;                 // -P --port (0 = default for the protocol)
+
+  // miscellaneous options (seed table 2)
+  prefetch: boolean;            // -J --prefetch
+  contentMD5: boolean;          // -m --contentMD5
+  keeplogdir: boolean;          // -K --keeplogdir
+  nodatacache: boolean;         // -C --nodatacache
+  foreground: boolean;          // -f --forground (sic, the seed's spelling; --foreground accepted too)
+  single: boolean;              // -s --single
+  debug: boolean;               // -d --debug
+  fusedbg: boolean;             // -g --fusedbg
+  curldbg: boolean;             // -U --curldbg
+
+  // qsfs additions (long form only)
+  pathstyle: boolean;           // --pathstyle: force path-style addressing
+
+  /** FUSE mount options from `-o a,b,c=d` that are not qsfs options, in order. */
+  fuseOptions: string[];
+}

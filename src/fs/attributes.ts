@@ -1,0 +1,85 @@
+// st_mode, owner and times of an object: from the s3fs-compatible user metadata when present
+// (`mode`, `uid`, `gid`, `mtime`), otherwise from the mount's defaults and Last-Modified.
+import type { ObjectInfo, ObjectMetadata } from '../store/object-store.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+
+export const DIRECTORY_CONTENT_TYPE = 'application/x-directory';
+export const SYMLINK_CONTENT_TYPE = 'application/symlink';
+
+export type Kind = 'file' | 'dir' | 'symlink';
+
+export interface Stat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: Date;
+  atime: Date;
+  ctime: Date;
+  nlink: number;
+  blocks: number;
+  blksize: number;
+}
+
+export interface AttributeDefaults {
+  filemode: number;
+  dirmode: number;
+  uid: number;
+  gid: number;
+}
+
+export const BLOCK_SIZE = 4096;
+
+/** A decimal integer in metadata, or undefined when absent or garbage. */
+function metaInt(meta: ObjectMetadata, name: string): number | undefined {
+  const raw = meta[name];
+  if (raw === undefined || !/^\s*\d+\s*$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** mtime in seconds, with an optional fraction (s3fs writes integers, rclone floats). */
+function metaTime(meta: ObjectMetadata): Date | undefined {
+  const raw = meta.mtime;
+  if (raw === undefined || !/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
+  return new Date(Number(raw) * 1000);
+}
+
+export function kindOf(info: Pick<ObjectInfo, 'key' | 'contentType' | 'metadata'>): Kind {
+  if (info.key.endsWith('/')) return 'dir';
+  const mode = metaInt(info.metadata, 'mode');
+  if (mode !== undefined && (mode & S_IFMT) === S_IFLNK) return 'symlink';
+  if (info.contentType === SYMLINK_CONTENT_TYPE) return 'symlink';
+  if (mode !== undefined && (mode & S_IFMT) === S_IFDIR) return 'dir';
+  return 'file';
+}
+
+const TYPE_BITS: Record<Kind, number> = { file: S_IFREG, dir: S_IFDIR, symlink: S_IFLNK };
+
+export function statOf(kind: Kind, size: number, lastModified: Date, meta: ObjectMetadata, d: AttributeDefaults): Stat {
+  const stored = metaInt(meta, 'mode');
+  const defaultPerm = kind === 'dir' ? d.dirmode : kind === 'symlink' ? 0o777 : d.filemode;
+  const perm = stored !== undefined ? stored & 0o7777 : defaultPerm;
+  const mtime = metaTime(meta) ?? lastModified;
+  return {
+    mode: TYPE_BITS[kind] | perm,
+    uid: metaInt(meta, 'uid') ?? d.uid,
+    gid: metaInt(meta, 'gid') ?? d.gid,
+    size: kind === 'dir' ? BLOCK_SIZE : size,
+    mtime,
+    atime: mtime,
+    ctime: mtime,
+    nlink: kind === 'dir' ? 2 : 1,
+    blocks: Math.ceil((kind === 'dir' ? BLOCK_SIZE : size) / 512),
+    blksize: BLOCK_SIZE,
+  };
+}
+
+/** The metadata qsfs writes with an object, in the s3fs names. */
+export function metadataOf(mode: number, uid: number, gid: number, mtime: Date): ObjectMetadata {
+  return { mode: String(mode), uid: String(uid), gid: String(gid), mtime: (mtime.getTime() / 1000).toFixed(3).replace(/\.?0+$/, '') };
+}

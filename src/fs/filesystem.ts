@@ -1,0 +1,510 @@
+// POSIX semantics over objects. Knows paths, keys and errno; knows nothing about fuse-native.
+import { promises as fsp } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { StatCache, type CachedEntry } from '../cache/stat-cache.js';
+import { LocalCopy } from '../cache/local-copy.js';
+import { ChunkReader } from '../transfer/chunk-reader.js';
+import {
+  DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFREG, SYMLINK_CONTENT_TYPE,
+  kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
+} from './attributes.js';
+import { FsError } from './errors.js';
+import { KeyMapper, isValidName, parentOf } from './keys.js';
+import { OpenFile } from './open-file.js';
+
+export interface FilesystemSettings {
+  prefix: string;
+  diskdir: string;
+  filemode: number;
+  dirmode: number;
+  /** Mountpoint permission bits are 0777 & ~umaskmp when others may enter (allow_other). */
+  umaskmp: number;
+  allowOther: boolean;
+  /** Capacity reported by statfs, in GB. */
+  fscap: number;
+  /** Largest listing returned by readdir; 0 = everything. */
+  maxlist: number;
+  /** Size of the ranged GETs that serve reads, in bytes. */
+  readChunkSize: number;
+  maxstat: number;
+  statexpire: number;
+  readOnly: boolean;
+}
+
+export interface StatFs {
+  bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
+  files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number;
+}
+
+const STATFS_BLOCK = 1 << 20;
+const UINT32_MAX = 0xffffffff;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_TRUNC = 0o1000;
+
+export class Filesystem {
+  private readonly keys: KeyMapper;
+  private readonly cache: StatCache;
+  private readonly defaults: AttributeDefaults;
+  private readonly openByPath = new Map<string, OpenFile>();
+  private readonly handles = new Map<number, OpenFile>();
+  /** Files whose last handle closed while their upload kept failing: their data must not go. */
+  private readonly unsaved = new Set<OpenFile>();
+  private readonly lookups = new Map<string, Promise<CachedEntry | 'missing'>>();
+  private readonly warnedNames = new Set<string>();
+  private nextHandle = 1;
+  private readonly mountedAt = new Date();
+
+  constructor(private readonly store: ObjectStore, private readonly s: FilesystemSettings, private readonly log: Logger) {
+    this.keys = new KeyMapper(s.prefix);
+    this.cache = new StatCache(s);
+    this.defaults = { filemode: s.filemode, dirmode: s.dirmode, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  }
+
+  // ---- attributes and lookup ------------------------------------------------------------
+
+  async getattr(path: string): Promise<Stat> {
+    return (await this.lookup(path)).stat;
+  }
+
+  private rootEntry(): CachedEntry {
+    const perm = this.s.allowOther ? 0o777 & ~this.s.umaskmp : this.s.dirmode;
+    const stat = statOf('dir', 0, this.mountedAt, {}, this.defaults);
+    stat.mode = S_IFDIR | perm;
+    return { kind: 'dir', stat, etag: '', hasMarker: false };
+  }
+
+  /** What is at `path`, or ENOENT. Open files answer from memory, others from the cache or the bucket. */
+  private async lookup(path: string): Promise<CachedEntry> {
+    if (path === '/') return this.rootEntry();
+    const open = this.openByPath.get(path);
+    if (open) {
+      open.stat.size = open.size;
+      open.stat.blocks = Math.ceil(open.size / 512);
+      return { kind: kindOf({ key: open.key, contentType: open.contentType, metadata: { mode: String(open.stat.mode) } }), stat: open.stat, etag: open.remote?.etag ?? '', hasMarker: false };
+    }
+    let found = this.cache.get(path);
+    if (found === undefined) {
+      // Concurrent lookups of one path (the kernel sends many) share one round of requests.
+      let pending = this.lookups.get(path);
+      if (!pending) {
+        pending = this.fetchEntry(path).finally(() => this.lookups.delete(path));
+        this.lookups.set(path, pending);
+      }
+      found = await pending;
+    }
+    if (found === 'missing') throw new FsError('ENOENT');
+    return found;
+  }
+
+  /** HEAD the file key; failing that, the directory: its marker or any key below it. */
+  private async fetchEntry(path: string): Promise<CachedEntry | 'missing'> {
+    const key = this.keys.fileKey(path);
+    const info = await this.store.head(key);
+    if (info) {
+      const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
+      const entry: CachedEntry = { kind, stat: statOf(kind, info.size, info.lastModified, info.metadata, this.defaults), etag: info.etag, hasMarker: false, contentType: info.contentType };
+      this.cache.set(path, entry);
+      return entry;
+    }
+    const prefix = this.keys.dirPrefix(path);
+    const page = await this.store.listPage(prefix, undefined, undefined, 1);
+    const first = page.objects[0];
+    if (!first) {
+      this.cache.setMissing(path);
+      return 'missing';
+    }
+    let entry: CachedEntry;
+    if (first.key === prefix) {
+      const marker = await this.store.head(prefix);
+      entry = { kind: 'dir', stat: statOf('dir', 0, marker?.lastModified ?? first.lastModified, marker?.metadata ?? {}, this.defaults), etag: '', hasMarker: true };
+    } else {
+      entry = { kind: 'dir', stat: statOf('dir', 0, first.lastModified, {}, this.defaults), etag: '', hasMarker: false };
+    }
+    this.cache.set(path, entry);
+    return entry;
+  }
+
+  private async lookupOrNull(path: string): Promise<CachedEntry | null> {
+    try {
+      return await this.lookup(path);
+    } catch (err) {
+      if (err instanceof FsError && err.errno === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  private async requireDirectory(path: string): Promise<CachedEntry> {
+    const entry = await this.lookup(path);
+    if (entry.kind !== 'dir') throw new FsError('ENOTDIR');
+    return entry;
+  }
+
+  private assertWritable(): void {
+    if (this.s.readOnly) throw new FsError('EROFS');
+  }
+
+  private newStat(mode: number, size: number): Stat {
+    const now = new Date();
+    return { ...statOf('file', size, now, {}, this.defaults), mode };
+  }
+
+  // ---- directories ----------------------------------------------------------------------
+
+  async readdir(path: string): Promise<string[]> {
+    await this.requireDirectory(path);
+    const prefix = this.keys.dirPrefix(path);
+    const names = new Set<string>();
+    const limit = this.s.maxlist > 0 ? this.s.maxlist : Infinity;
+    let token: string | undefined;
+    do {
+      const page = await this.store.listPage(prefix, '/', token, 1000);
+      for (const o of page.objects) {
+        if (o.key !== prefix) this.addListedName(names, prefix, o.key.slice(prefix.length));
+      }
+      for (const p of page.prefixes) this.addListedName(names, prefix, p.slice(prefix.length, -1));
+      token = page.continuationToken;
+    } while (token !== undefined && names.size < limit);
+    // Files created here and not yet uploaded exist too.
+    for (const [p, of] of this.openByPath) {
+      if (parentOf(p) === path && !of.unlinked) names.add(p.slice(p.lastIndexOf('/') + 1));
+    }
+    const list = [...names].slice(0, limit);
+    for (const name of list) {
+      const child = path === '/' ? `/${name}` : `${path}/${name}`;
+      if (this.cache.get(child) === 'missing') this.cache.delete(child);
+    }
+    return ['.', '..', ...list];
+  }
+
+  private addListedName(names: Set<string>, prefix: string, name: string): void {
+    if (isValidName(name)) {
+      names.add(name);
+    } else if (!this.warnedNames.has(prefix + name)) {
+      this.warnedNames.add(prefix + name);
+      this.log.warn({ key: prefix + name }, 'skipping a key that cannot be a file name');
+    }
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    this.assertWritable();
+    if (await this.lookupOrNull(path)) throw new FsError('EEXIST');
+    const stat = { ...statOf('dir', 0, new Date(), {}, this.defaults), mode: S_IFDIR | (mode & 0o7777) };
+    await this.store.put(this.keys.dirPrefix(path), Buffer.alloc(0), {
+      contentType: DIRECTORY_CONTENT_TYPE,
+      metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime),
+    });
+    this.cache.set(path, { kind: 'dir', stat, etag: '', hasMarker: true });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    this.assertWritable();
+    const cached = this.cache.get(path);
+    if (cached !== undefined && cached !== 'missing' && cached.kind !== 'dir') throw new FsError('ENOTDIR');
+    const prefix = this.keys.dirPrefix(path);
+    const page = await this.store.listPage(prefix, undefined, undefined, 2);
+    const below = `${path}/`;
+    if (page.objects.some((o) => o.key !== prefix) || [...this.openByPath.keys()].some((p) => p.startsWith(below))) {
+      throw new FsError('ENOTEMPTY');
+    }
+    await this.store.delete(prefix);
+    this.cache.deleteTree(path);
+    this.cache.setMissing(path);
+  }
+
+  // ---- files: open, read, write, close --------------------------------------------------
+
+  async create(path: string, mode: number): Promise<number> {
+    this.assertWritable();
+    const stat = this.newStat(S_IFREG | (mode & 0o7777), 0);
+    const of = new OpenFile(path, this.keys.fileKey(path), null, stat, undefined);
+    of.dirty = true; // an empty new file is still a file: close uploads it
+    const previous = this.openByPath.get(path);
+    if (previous) previous.unlinked = true;
+    this.openByPath.set(path, of);
+    this.cache.delete(path);
+    return this.addHandle(of);
+  }
+
+  async open(path: string, flags: number): Promise<number> {
+    const writing = (flags & O_ACCMODE) !== O_RDONLY;
+    if (writing) this.assertWritable();
+    let of = this.openByPath.get(path);
+    if (!of) {
+      const entry = await this.lookup(path);
+      if (entry.kind === 'dir') throw new FsError('EISDIR');
+      // Close-to-open consistency: what another client wrote since we looked is what we read.
+      const key = this.keys.fileKey(path);
+      const info = await this.store.head(key);
+      if (!info) {
+        this.cache.setMissing(path);
+        throw new FsError('ENOENT');
+      }
+      const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
+      const stat = statOf(kind, info.size, info.lastModified, info.metadata, this.defaults);
+      this.cache.set(path, { kind, stat, etag: info.etag, hasMarker: false, contentType: info.contentType });
+      of = new OpenFile(path, key, { etag: info.etag, size: info.size }, stat, info.contentType);
+      this.openByPath.set(path, of);
+    }
+    if (writing && (flags & O_TRUNC) !== 0) await this.truncateOpenFile(of, 0);
+    return this.addHandle(of);
+  }
+
+  private addHandle(of: OpenFile): number {
+    const fh = this.nextHandle++;
+    of.refs++;
+    this.handles.set(fh, of);
+    return fh;
+  }
+
+  private handle(fh: number): OpenFile {
+    const of = this.handles.get(fh);
+    if (!of) throw new FsError('EBADF');
+    return of;
+  }
+
+  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const of = this.handle(fh);
+    if (of.localPending) await of.localPending;
+    if (of.local) return of.local.read(buf, length, position);
+    if (!of.remote) return 0;
+    of.reader ??= new ChunkReader(this.store, of.key, of.remote.size, this.s.readChunkSize);
+    return of.reader.read(buf, length, position);
+  }
+
+  async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    this.assertWritable();
+    const of = this.handle(fh);
+    const local = await this.localCopy(of, true);
+    await local.write(buf, length, position);
+    this.touch(of);
+    return length;
+  }
+
+  /** The file's local copy, downloading the object first when its content is needed. */
+  private localCopy(of: OpenFile, keepContent: boolean): Promise<LocalCopy> {
+    if (of.local) return Promise.resolve(of.local);
+    if (!of.localPending) {
+      of.localPending = (async () => {
+        await fsp.mkdir(this.s.diskdir, { recursive: true, mode: 0o700 });
+        const copy = await LocalCopy.create(this.s.diskdir, of.key);
+        try {
+          if (keepContent && of.remote && of.remote.size > 0) await copy.fill(await this.store.getStream(of.key));
+        } catch (err) {
+          await copy.discard();
+          throw err;
+        }
+        of.local = copy;
+        of.reader = null;
+        return copy;
+      })().finally(() => { of.localPending = null; });
+    }
+    return of.localPending;
+  }
+
+  private touch(of: OpenFile): void {
+    of.dirty = true;
+    of.generation++;
+    of.stat.mtime = of.stat.ctime = new Date();
+  }
+
+  async flush(fh: number): Promise<void> {
+    await this.upload(this.handle(fh));
+  }
+
+  async fsync(fh: number): Promise<void> {
+    await this.upload(this.handle(fh));
+  }
+
+  async release(fh: number): Promise<void> {
+    const of = this.handle(fh);
+    this.handles.delete(fh);
+    if (--of.refs > 0) return;
+    try {
+      await this.upload(of);
+    } catch (err) {
+      // The application was told at close (EIO); the data stays on disk and is named in the log.
+      this.unsaved.add(of);
+      this.log.error({ path: of.path, key: of.key, localFile: of.local?.file, err: String(err) }, 'upload failed after the last close; data kept on local disk');
+      return;
+    } finally {
+      if (this.openByPath.get(of.path) === of) this.openByPath.delete(of.path);
+    }
+    await of.local?.discard();
+    of.local = null;
+  }
+
+  /** Uploads a dirty file (waiting for an upload already running), so that its object is durable. */
+  private async upload(of: OpenFile): Promise<void> {
+    while (of.uploading) await of.uploading.catch(() => undefined);
+    if (!of.dirty || of.unlinked) return;
+    of.uploading = this.uploadOnce(of).finally(() => { of.uploading = null; });
+    await of.uploading;
+  }
+
+  private async uploadOnce(of: OpenFile): Promise<void> {
+    if (of.localPending) await of.localPending;
+    const generation = of.generation;
+    const size = of.size;
+    const metadata = metadataOf(of.stat.mode, of.stat.uid, of.stat.gid, of.stat.mtime);
+    const contentType = (of.stat.mode & 0o170000) === S_IFLNK ? SYMLINK_CONTENT_TYPE : of.contentType;
+    const started = performance.now();
+    let etag: string;
+    try {
+      etag = of.local && size > 0
+        ? await this.store.put(of.key, { stream: of.local.stream(), length: size }, { metadata, contentType })
+        : await this.store.put(of.key, Buffer.alloc(0), { metadata, contentType });
+    } catch (err) {
+      this.log.error({ path: of.path, key: of.key, size, localFile: of.local?.file, err: String(err) }, 'upload failed; the data stays in the local cache');
+      throw err;
+    }
+    this.log.debug({ path: of.path, size, ms: Math.round(performance.now() - started) }, 'uploaded');
+    if (of.generation === generation) of.dirty = false;
+    of.remote = { etag, size };
+    this.unsaved.delete(of);
+    this.cache.set(of.path, { kind: 'file', stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false, contentType });
+  }
+
+  // ---- changes by path ------------------------------------------------------------------
+
+  async truncate(path: string, size: number): Promise<void> {
+    this.assertWritable();
+    const open = this.openByPath.get(path);
+    if (open) return this.truncateOpenFile(open, size);
+    // No handle: open it, change it, and store it now, as truncate(2) on a path must.
+    const fh = await this.open(path, 1);
+    const of = this.handle(fh);
+    try {
+      await this.truncateOpenFile(of, size);
+      await this.upload(of);
+    } finally {
+      await this.release(fh);
+    }
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    this.assertWritable();
+    await this.truncateOpenFile(this.handle(fh), size);
+  }
+
+  private async truncateOpenFile(of: OpenFile, size: number): Promise<void> {
+    if (size === of.size && of.local) return;
+    const local = await this.localCopy(of, size > 0);
+    await local.truncate(size);
+    this.touch(of);
+  }
+
+  async unlink(path: string): Promise<void> {
+    this.assertWritable();
+    const entry = await this.lookup(path);
+    if (entry.kind === 'dir') throw new FsError('EISDIR');
+    const of = this.openByPath.get(path);
+    if (!of || of.remote) await this.store.delete(this.keys.fileKey(path));
+    if (of) {
+      of.unlinked = true;
+      this.openByPath.delete(path);
+    }
+    this.cache.setMissing(path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.assertWritable();
+    const source = await this.lookup(from);
+    // Directory rename moves every key below it: the kernel's fallback (EXDEV makes mv copy
+    // and delete) is correct until the parallel server-side move lands.
+    if (source.kind === 'dir') throw new FsError('EXDEV');
+    const target = await this.lookupOrNull(to);
+    if (target?.kind === 'dir') throw new FsError('EISDIR');
+    const fromKey = this.keys.fileKey(from);
+    const toKey = this.keys.fileKey(to);
+    const of = this.openByPath.get(from);
+    if (of) await this.upload(of); // the object must hold the latest data before it is copied
+    await this.store.copy(fromKey, toKey);
+    await this.store.delete(fromKey);
+    const replaced = this.openByPath.get(to);
+    if (replaced) {
+      replaced.unlinked = true;
+      this.openByPath.delete(to);
+    }
+    if (of) {
+      this.openByPath.delete(from);
+      of.path = to;
+      of.key = toKey;
+      of.reader = null;
+      this.openByPath.set(to, of);
+    }
+    this.cache.setMissing(from);
+    this.cache.set(to, source);
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    this.assertWritable();
+    if (await this.lookupOrNull(path)) throw new FsError('EEXIST');
+    const body = Buffer.from(target);
+    const stat = { ...this.newStat(S_IFLNK | 0o777, body.length) };
+    await this.store.put(this.keys.fileKey(path), body, { contentType: SYMLINK_CONTENT_TYPE, metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) });
+    this.cache.set(path, { kind: 'symlink', stat, etag: '', hasMarker: false, contentType: SYMLINK_CONTENT_TYPE });
+  }
+
+  async readlink(path: string): Promise<string> {
+    const entry = await this.lookup(path);
+    if (entry.kind !== 'symlink') throw new FsError('EINVAL');
+    return (await this.store.getRange(this.keys.fileKey(path), 0, entry.stat.size)).toString();
+  }
+
+  /** Attribute changes are kept for open files; persisting them in metadata comes with the POSIX issue. */
+  async chmod(path: string, mode: number): Promise<void> {
+    this.assertWritable();
+    const of = this.openByPath.get(path);
+    if (of) of.stat.mode = (of.stat.mode & 0o170000) | (mode & 0o7777);
+    else await this.lookup(path);
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    this.assertWritable();
+    const of = this.openByPath.get(path);
+    if (of) {
+      if (uid !== UINT32_MAX && uid !== -1) of.stat.uid = uid;
+      if (gid !== UINT32_MAX && gid !== -1) of.stat.gid = gid;
+    } else {
+      await this.lookup(path);
+    }
+  }
+
+  async utimens(path: string, _atime: number, mtime: number): Promise<void> {
+    this.assertWritable();
+    const of = this.openByPath.get(path);
+    if (of) of.stat.mtime = new Date(mtime);
+    else await this.lookup(path);
+  }
+
+  statfs(): StatFs {
+    const blocks = Math.min(UINT32_MAX, Math.floor((this.s.fscap * 1024 ** 3) / STATFS_BLOCK));
+    return {
+      bsize: STATFS_BLOCK, frsize: STATFS_BLOCK, blocks, bfree: blocks, bavail: blocks,
+      files: UINT32_MAX, ffree: UINT32_MAX, favail: UINT32_MAX, fsid: 0, flag: 0, namemax: 255,
+    };
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------
+
+  /** Uploads every dirty file (at unmount); returns the paths whose data could not be stored. */
+  async flushAll(): Promise<string[]> {
+    const files = new Set<OpenFile>([...this.openByPath.values(), ...this.unsaved]);
+    const failed: string[] = [];
+    await Promise.all([...files].map(async (of) => {
+      try {
+        await this.upload(of);
+      } catch {
+        failed.push(`${of.path} (data in ${of.local?.file ?? 'memory'})`);
+      }
+    }));
+    return failed;
+  }
+
+  get openFileCount(): number {
+    return this.openByPath.size;
+  }
+}
+

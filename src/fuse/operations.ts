@@ -1,0 +1,68 @@
+// The FUSE operations table: thin adapters from fuse-native's callbacks to Filesystem calls.
+// Every handler answers: a result, or an errno. An unexpected exception is logged with its
+// stack and becomes EIO, so one bad request never takes the mount down.
+import { constants } from 'node:os';
+import type { Operations } from 'fuse-native';
+import type { Logger } from '../log.js';
+import type { Filesystem } from '../fs/filesystem.js';
+import { FsError, errnoOf } from '../fs/errors.js';
+
+type Reply = (result: number, ...values: unknown[]) => void;
+
+function errnoNumber(err: unknown): number {
+  const name = errnoOf(err);
+  return -(constants.errno as Record<string, number>)[name === 'ENOTSUP' ? 'EOPNOTSUPP' : name]!;
+}
+
+export function createOperations(fs: Filesystem, log: Logger): Operations {
+  /** Runs an operation; `answer` turns its value into the callback's arguments. */
+  function run<T>(op: string, path: string, reply: Reply, work: () => Promise<T> | T, answer: (value: T) => unknown[] = () => [0]): void {
+    let promise: Promise<T>;
+    try {
+      promise = Promise.resolve(work());
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    promise.then(
+      (value) => reply(...(answer(value) as [number, ...unknown[]])),
+      (err: unknown) => {
+        const errno = errnoNumber(err);
+        if (err instanceof FsError) {
+          log.debug({ op, path, errno: err.errno }, 'fuse op failed');
+        } else {
+          log.error({ op, path, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'fuse op failed');
+        }
+        reply(errno);
+      },
+    );
+  }
+
+  return {
+    getattr: (path: string, cb: Reply) => run('getattr', path, cb, () => fs.getattr(path), (st) => [0, st]),
+    readdir: (path: string, cb: Reply) => run('readdir', path, cb, () => fs.readdir(path), (names) => [0, names]),
+    mkdir: (path: string, mode: number, cb: Reply) => run('mkdir', path, cb, () => fs.mkdir(path, mode)),
+    rmdir: (path: string, cb: Reply) => run('rmdir', path, cb, () => fs.rmdir(path)),
+    create: (path: string, mode: number, cb: Reply) => run('create', path, cb, () => fs.create(path, mode), (fh) => [0, fh]),
+    open: (path: string, flags: number, cb: Reply) => run('open', path, cb, () => fs.open(path, flags), (fh) => [0, fh]),
+    // read and write answer the byte count in the first argument, as fuse-native expects.
+    read: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Reply) =>
+      run('read', path, cb, () => fs.read(fh, buf, len, pos), (n) => [n]),
+    write: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Reply) =>
+      run('write', path, cb, () => fs.write(fh, buf, len, pos), (n) => [n]),
+    flush: (path: string, fh: number, cb: Reply) => run('flush', path, cb, () => fs.flush(fh)),
+    fsync: (path: string, _datasync: boolean, fh: number, cb: Reply) => run('fsync', path, cb, () => fs.fsync(fh)),
+    release: (path: string, fh: number, cb: Reply) => run('release', path, cb, () => fs.release(fh)),
+    truncate: (path: string, size: number, cb: Reply) => run('truncate', path, cb, () => fs.truncate(path, size)),
+    ftruncate: (path: string, fh: number, size: number, cb: Reply) => run('ftruncate', path, cb, () => fs.ftruncate(fh, size)),
+    unlink: (path: string, cb: Reply) => run('unlink', path, cb, () => fs.unlink(path)),
+    rename: (from: string, to: string, cb: Reply) => run('rename', from, cb, () => fs.rename(from, to)),
+    symlink: (target: string, path: string, cb: Reply) => run('symlink', path, cb, () => fs.symlink(target, path)),
+    readlink: (path: string, cb: Reply) => run('readlink', path, cb, () => fs.readlink(path), (t) => [0, t]),
+    link: (_from: string, to: string, cb: Reply) => run('link', to, cb, () => { throw new FsError('EPERM'); }),
+    mknod: (path: string, _mode: number, _dev: number, cb: Reply) => run('mknod', path, cb, () => { throw new FsError('EPERM'); }),
+    chmod: (path: string, mode: number, cb: Reply) => run('chmod', path, cb, () => fs.chmod(path, mode)),
+    chown: (path: string, uid: number, gid: number, cb: Reply) => run('chown', path, cb, () => fs.chown(path, uid, gid)),
+    utimens: (path: string, atime: number, mtime: number, cb: Reply) => run('utimens', path, cb, () => fs.utimens(path, atime, mtime)),
+    statfs: (path: string, cb: Reply) => run('statfs', path, cb, () => fs.statfs(), (st) => [0, st]),
+  };
+}

@@ -1,0 +1,55 @@
+// Typed store errors: the filesystem maps these to errno values, the CLI to one-line messages.
+
+export type StoreErrorKind =
+  | 'not-found'        // object or bucket missing
+  | 'no-such-bucket'
+  | 'access-denied'    // wrong credentials or no permission
+  | 'unreachable'      // could not connect / DNS / refused / timed out
+  | 'invalid'          // the server refused the request as malformed
+  | 'server';          // 5xx or anything else unexpected
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH',
+  'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout', 'AbortError',
+]);
+
+interface SdkLikeError {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  cause?: unknown;
+}
+
+/** Turns whatever the SDK threw into a StoreError, keeping the server's code and status. */
+export function toStoreError(err: unknown, what: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const e = (err ?? {}) as SdkLikeError;
+  const status = e.$metadata?.httpStatusCode;
+  const code = e.Code ?? e.code ?? e.name ?? 'Unknown';
+  const causeCode = (e.cause as SdkLikeError | undefined)?.code;
+  const detail = `${what}: ${code}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== code ? `: ${e.message}` : ''}`;
+  if (code === 'NoSuchBucket') return new StoreError('no-such-bucket', detail, status, code);
+  if (status === 404 || code === 'NotFound' || code === 'NoSuchKey') return new StoreError('not-found', detail, status, code);
+  if (status === 403 || code === 'AccessDenied' || code === 'SignatureDoesNotMatch' || code === 'InvalidAccessKeyId') {
+    return new StoreError('access-denied', detail, status, code);
+  }
+  if (status === undefined && (NETWORK_CODES.has(code) || (causeCode !== undefined && NETWORK_CODES.has(causeCode)))) {
+    return new StoreError('unreachable', detail, status, code);
+  }
+  if (status !== undefined && status >= 400 && status < 500) return new StoreError('invalid', detail, status, code);
+  return new StoreError(status === undefined ? 'unreachable' : 'server', detail, status, code);
+}

@@ -1,0 +1,57 @@
+// The storage interface the filesystem is written against. It speaks in keys and bytes,
+// never in paths or errno; src/store/ is the one place that knows about S3.
+import type { Readable } from 'node:stream';
+
+/** User metadata as stored on the object (names without the `x-amz-meta-` prefix, lower case). */
+export type ObjectMetadata = Record<string, string>;
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  contentType?: string;
+  metadata: ObjectMetadata;
+}
+
+/** One object as a listing reports it: no user metadata, which costs a HEAD. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface ListPage {
+  objects: ListedObject[];
+  /** Common prefixes ("subdirectories"), each ending in the delimiter. */
+  prefixes: string[];
+  /** Present when there is another page. */
+  continuationToken?: string;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  metadata?: ObjectMetadata;
+}
+
+/** Body of a PUT: a buffer, or a stream with its exact length (S3 needs Content-Length). */
+export type PutBody = Buffer | { stream: Readable; length: number };
+
+export interface ObjectStore {
+  readonly bucket: string;
+  /** Verifies the bucket exists and the credentials can read it. */
+  checkBucket(signal?: AbortSignal): Promise<void>;
+  /** null when there is no such object. */
+  head(key: string): Promise<ObjectInfo | null>;
+  /** Bytes [start, end) of an object. */
+  getRange(key: string, start: number, end: number): Promise<Buffer>;
+  /** The whole object as a stream (for downloads into a local file). */
+  getStream(key: string): Promise<Readable>;
+  /** Stores an object; returns its ETag. */
+  put(key: string, body: PutBody, options?: PutOptions): Promise<string>;
+  listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number): Promise<ListPage>;
+  /** Server-side copy; with `options` the metadata is replaced, otherwise copied. */
+  copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void>;
+  delete(key: string): Promise<void>;
+}
