@@ -278,6 +278,8 @@ export class Filesystem {
     const of = this.handle(fh);
     const local = await this.localCopy(of, true);
     await local.write(buf, length, position);
+    of.writes++;
+    of.largestWrite = Math.max(of.largestWrite, length);
     this.touch(of);
     return length;
   }
@@ -359,7 +361,9 @@ export class Filesystem {
       this.log.error({ path: of.path, key: of.key, size, localFile: of.local?.file, err: String(err) }, 'upload failed; the data stays in the local cache');
       throw err;
     }
-    this.log.debug({ path: of.path, size, ms: Math.round(performance.now() - started) }, 'uploaded');
+    this.log.debug({ path: of.path, size, writes: of.writes, largestWrite: of.largestWrite, ms: Math.round(performance.now() - started) }, 'uploaded');
+    of.writes = 0;
+    of.largestWrite = 0;
     if (of.generation === generation) of.dirty = false;
     of.remote = { etag, size };
     this.unsaved.delete(of);

@@ -16,6 +16,9 @@ export class OpenFile {
   dirty = false;
   /** Bumped on every change, so an upload knows whether it caught the latest state. */
   generation = 0;
+  /** Write requests and their largest size since the last upload (logged: FUSE request sizes matter). */
+  writes = 0;
+  largestWrite = 0;
   /** Removed while open: its data lives on in the handles, but is never uploaded. */
   unlinked = false;
   local: LocalCopy | null = null;

@@ -87,7 +87,7 @@ function rethrowAs(kind: new (...args: never[]) => Error): (err: unknown) => nev
 
 function describeBucketFailure(err: unknown, bucket: string, url: string, credentialsSource: string): string {
   if (!(err instanceof StoreError)) return `cannot check bucket '${bucket}' at ${url}: ${String(err)}`;
-  const why = err.code ? ` (${err.code}${err.status ? `, HTTP ${err.status}` : ''})` : '';
+  const why = err.code || err.status ? ` (${[err.code, err.status ? `HTTP ${err.status}` : undefined].filter(Boolean).join(', ')})` : '';
   switch (err.kind) {
     case 'no-such-bucket':
     case 'not-found':

@@ -39,15 +39,17 @@ export function toStoreError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
   const e = (err ?? {}) as SdkLikeError;
   const status = e.$metadata?.httpStatusCode;
-  const code = e.Code ?? e.code ?? e.name ?? 'Unknown';
+  // A HEAD error has no body, so the SDK can only name it "Unknown" (or the status): drop that.
+  const named = e.Code ?? e.code ?? e.name;
+  const code = named === undefined || named === 'Unknown' || /^\d+$/.test(named) ? undefined : named;
   const causeCode = (e.cause as SdkLikeError | undefined)?.code;
-  const detail = `${what}: ${code}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== code ? `: ${e.message}` : ''}`;
+  const detail = `${what}: ${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== named ? `: ${e.message}` : ''}`;
   if (code === 'NoSuchBucket') return new StoreError('no-such-bucket', detail, status, code);
   if (status === 404 || code === 'NotFound' || code === 'NoSuchKey') return new StoreError('not-found', detail, status, code);
   if (status === 403 || code === 'AccessDenied' || code === 'SignatureDoesNotMatch' || code === 'InvalidAccessKeyId') {
     return new StoreError('access-denied', detail, status, code);
   }
-  if (status === undefined && (NETWORK_CODES.has(code) || (causeCode !== undefined && NETWORK_CODES.has(causeCode)))) {
+  if (status === undefined && ((code !== undefined && NETWORK_CODES.has(code)) || (causeCode !== undefined && NETWORK_CODES.has(causeCode)))) {
     return new StoreError('unreachable', detail, status, code);
   }
   if (status !== undefined && status >= 400 && status < 500) return new StoreError('invalid', detail, status, code);

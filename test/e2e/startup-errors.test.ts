@@ -1,0 +1,122 @@
+// Every way a mount can fail to start: one line on stderr saying why, a non-zero exit, and no
+// mount or daemon left behind.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { TestBucket } from '../helpers/s3.js';
+import { TestMount, endpointArgs, isMountpoint, makeWorkdir, runQsfs, type Workdir } from '../helpers/mount.js';
+import { testEndpoint } from '../helpers/rgw-env.js';
+
+/** Runs qsfs and checks the one-line error and exit code; returns the line. */
+async function expectFailure(args: string[], exitCode: number, pattern: RegExp, work?: Workdir): Promise<string> {
+  const r = await runQsfs(args, 30_000);
+  assert.equal(r.code, exitCode, `exit code; stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0]!, /^qsfs: /);
+  assert.match(lines[0]!, pattern);
+  assert.equal(r.stderr.includes(testEndpoint().secretAccessKey), false, 'no secret in the message');
+  if (work) assert.equal(await isMountpoint(work.mountpoint), false, 'nothing mounted');
+  return lines[0]!;
+}
+
+describe('startup checks', () => {
+  let bucket: TestBucket;
+  let work: Workdir;
+  let base: (extra?: string[]) => string[];
+
+  before(async () => {
+    bucket = await TestBucket.create('startup');
+    work = await makeWorkdir('startup');
+    base = (extra = []) => [bucket.name, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`, ...extra];
+  });
+  after(async () => {
+    await fsp.rm(work.dir, { recursive: true, force: true });
+    await bucket.destroy();
+  });
+
+  test('missing credentials file', async () => {
+    await expectFailure(base([`-c=${work.dir}/nope`]), 1, /credentials file .*nope does not exist/, work);
+  });
+
+  test('unreadable credentials file (not a regular file)', async () => {
+    const dir = path.join(work.dir, 'credsdir');
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    await expectFailure(base([`-c=${dir}`]), 1, /credentials file .*credsdir is not a regular file/, work);
+  });
+
+  test('credentials file readable by others', async () => {
+    const file = path.join(work.dir, 'open-cred');
+    await fsp.writeFile(file, 'A:B\n', { mode: 0o644 });
+    await fsp.chmod(file, 0o644);
+    await expectFailure(base([`-c=${file}`]), 1, /accessible by group or others \(mode 0644\); run: chmod 600/, work);
+    await fsp.chmod(file, 0o640);
+    await expectFailure(base([`-c=${file}`]), 1, /mode 0640/, work);
+  });
+
+  test('malformed credentials file', async () => {
+    const file = path.join(work.dir, 'bad-cred');
+    await fsp.writeFile(file, '# only a comment\nno-colon-here\n', { mode: 0o600 });
+    await expectFailure(base([`-c=${file}`]), 1, /is malformed: expected one line AccessKeyId:SecretKey/, work);
+  });
+
+  test('unknown option', async () => {
+    await expectFailure(base(['--bogus']), 2, /unknown option '--bogus'/, work);
+  });
+
+  test('bad option values', async () => {
+    await expectFailure(base(['-n=abc']), 2, /numtransfer.*'abc' is not an integer/, work);
+    await expectFailure(base(['-F=0999']), 2, /filemode.*not an octal number/, work);
+    await expectFailure(base(['-p=ftp']), 2, /protocol/, work);
+  });
+
+  test('bucket not found', async () => {
+    await expectFailure(base().map((a) => (a === bucket.name ? `${bucket.name}-missing` : a)), 1, /bucket '.*-missing' does not exist at http:\/\/127\.0\.0\.1:\d+/, work);
+  });
+
+  test('access denied with a wrong secret', async () => {
+    const file = path.join(work.dir, 'wrong-cred');
+    await fsp.writeFile(file, `${testEndpoint().accessKeyId}:not-the-secret\n`, { mode: 0o600 });
+    const line = await expectFailure(base([`-c=${file}`]), 1, /access denied to bucket '.*' at http:\/\/127\.0\.0\.1:\d+: check the credentials from .*wrong-cred \(HTTP 403\)/, work);
+    assert.equal(line.includes('not-the-secret'), false);
+  });
+
+  test('endpoint unreachable fails within seconds', async () => {
+    const args = base().filter((a) => !a.startsWith('-P='));
+    await expectFailure([...args, '-P=1'], 1, /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:1 .*ECONNREFUSED/, work);
+  });
+
+  test('mountpoint missing', async () => {
+    const args = base().map((a) => (a === work.mountpoint ? `${work.dir}/no-such-dir` : a));
+    await expectFailure(args, 1, /mountpoint .*no-such-dir does not exist/);
+  });
+
+  test('mountpoint not a directory', async () => {
+    const file = path.join(work.dir, 'plain-file');
+    await fsp.writeFile(file, '');
+    await expectFailure(base().map((a) => (a === work.mountpoint ? file : a)), 1, /mountpoint .*plain-file is not a directory/);
+  });
+
+  test('mountpoint already a mount', async () => {
+    const first = await TestMount.start(bucket.name, 'already');
+    try {
+      const args = base().map((a) => (a === work.mountpoint ? first.path : a));
+      await expectFailure(args, 1, /mountpoint .* is already a mount point/);
+      assert.equal(await isMountpoint(first.path), true, 'the first mount is untouched');
+    } finally {
+      await first.stop();
+    }
+  });
+
+  test('no daemon is left behind by failed starts', async () => {
+    const r = await runQsfs(['-V']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^qsfs \d+\.\d+\.\d+\n$/);
+    const procs = await fsp.readdir('/proc');
+    for (const pid of procs.filter((p) => /^\d+$/.test(p))) {
+      const cmd = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      assert.equal(cmd.includes(work.mountpoint), false, `process ${pid} still runs for ${work.mountpoint}: ${cmd}`);
+    }
+  });
+});

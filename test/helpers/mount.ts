@@ -1,0 +1,117 @@
+// A real qsfs mount of the built CLI for a test: temporary mountpoint, credentials file, log and
+// cache directories; mounted in the default background mode, and always taken down again.
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { testEndpoint } from './rgw-env.js';
+import { run, type RunResult } from './shell.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const QSFS_BIN = path.join(REPO_ROOT, 'bin', 'qsfs');
+
+export interface Workdir {
+  dir: string;
+  mountpoint: string;
+  credentials: string;
+  logdir: string;
+  diskdir: string;
+}
+
+/** A private directory with a mountpoint, a 0600 credentials file for the test server and log/cache dirs. */
+export async function makeWorkdir(label: string): Promise<Workdir> {
+  const dir = await fsp.mkdtemp(path.join(tmpdir(), `qsfs-${label}-`));
+  const w = { dir, mountpoint: path.join(dir, 'mnt'), credentials: path.join(dir, 'cred'), logdir: path.join(dir, 'log'), diskdir: path.join(dir, 'cache') };
+  await fsp.mkdir(w.mountpoint);
+  const e = testEndpoint();
+  await fsp.writeFile(w.credentials, `# test server\n${e.accessKeyId}:${e.secretAccessKey}\n`, { mode: 0o600 });
+  return w;
+}
+
+/** The options that point qsfs at the test server, in the qsfs `-x=VALUE` style. */
+export function endpointArgs(): string[] {
+  const e = testEndpoint();
+  return ['-z=us-east-1', '-H=127.0.0.1', `-P=${e.port}`, '-p=http'];
+}
+
+/** Runs the qsfs command itself (it returns once the mount is live, or fails). */
+export function runQsfs(args: string[], timeoutMs = 60_000): Promise<RunResult> {
+  return run(process.execPath, [QSFS_BIN, ...args], { timeoutMs });
+}
+
+export class TestMount {
+  private constructor(readonly work: Workdir, readonly bucket: string, readonly pid: number) {}
+
+  get path(): string {
+    return this.work.mountpoint;
+  }
+
+  static async start(bucket: string, label: string, extraArgs: string[] = []): Promise<TestMount> {
+    const work = await makeWorkdir(label);
+    const r = await runQsfs([bucket, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`, ...extraArgs]);
+    if (r.code !== 0) throw new Error(`qsfs failed to mount (exit ${r.code}): ${r.stderr}`);
+    const pid = await daemonPid(work.mountpoint);
+    return new TestMount(work, bucket, pid);
+  }
+
+  /** Path of a file in the mount. */
+  p(...parts: string[]): string {
+    return path.join(this.work.mountpoint, ...parts);
+  }
+
+  async log(): Promise<string> {
+    return fsp.readFile(path.join(this.work.logdir, 'qsfs.log'), 'utf8').catch(() => '');
+  }
+
+  /** fusermount -u, then wait for the daemon to exit; forces both when they hang. */
+  async stop(): Promise<{ daemonExited: boolean }> {
+    let unmounted = !(await isMountpoint(this.work.mountpoint));
+    for (let i = 0; i < 20 && !unmounted; i++) {
+      unmounted = (await run('fusermount', ['-u', this.work.mountpoint])).code === 0;
+      if (!unmounted) await sleep(250);
+    }
+    if (!unmounted) await run('fusermount', ['-uz', this.work.mountpoint]);
+    const daemonExited = await waitForExit(this.pid, 20_000);
+    if (!daemonExited) process.kill(this.pid, 'SIGKILL');
+    await fsp.rm(this.work.dir, { recursive: true, force: true }).catch(() => undefined);
+    return { daemonExited };
+  }
+}
+
+export async function isMountpoint(path: string): Promise<boolean> {
+  const mounts = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[4] === path);
+}
+
+/** The daemon serving a mountpoint, found by its command line. */
+export async function daemonPid(mountpoint: string): Promise<number> {
+  for (const entry of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await fsp.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    const args = cmdline.split('\0');
+    if (args.some((a) => a.endsWith('bin/qsfs')) && args.includes(mountpoint)) return Number(entry);
+  }
+  throw new Error(`no qsfs daemon found for ${mountpoint}`);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (!isAlive(pid)) return true;
+    await sleep(100);
+  }
+  return !isAlive(pid);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
