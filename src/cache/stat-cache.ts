@@ -28,10 +28,13 @@ export interface StatCacheSettings {
 
 export class StatCache {
   private readonly lru: LRUCache<string, CacheValue>;
+  /** lru-cache reads a ttl of 0 as "no expiry". */
   private readonly positiveTtlMs: number;
+  private readonly neverExpire: boolean;
 
   constructor(s: StatCacheSettings) {
-    this.positiveTtlMs = s.statexpire < 0 ? 0 : s.statexpire * 60_000;
+    this.neverExpire = s.statexpire < 0;
+    this.positiveTtlMs = this.neverExpire ? 0 : s.statexpire * 60_000;
     this.lru = new LRUCache<string, CacheValue>({ max: s.maxstat * 1000, ttlAutopurge: false, allowStale: false });
   }
 
@@ -40,6 +43,7 @@ export class StatCache {
   }
 
   set(path: string, entry: CachedEntry): void {
+    if (this.positiveTtlMs === 0 && this.neverExpire === false) return; // -e 0: no positive caching
     this.lru.set(path, entry, { ttl: this.positiveTtlMs });
   }
 

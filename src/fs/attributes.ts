@@ -46,7 +46,8 @@ function metaInt(meta: ObjectMetadata, name: string): number | undefined {
 function metaTime(meta: ObjectMetadata): Date | undefined {
   const raw = meta.mtime;
   if (raw === undefined || !/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
-  return new Date(Number(raw) * 1000);
+  // Rounded: 1083783754.324 * 1000 is 1083783754323.9999 in floating point.
+  return new Date(Math.round(Number(raw) * 1000));
 }
 
 export function kindOf(info: Pick<ObjectInfo, 'key' | 'contentType' | 'metadata'>): Kind {

@@ -10,7 +10,7 @@ import { testEndpoint } from '../helpers/rgw-env.js';
 
 /** Runs qsfs and checks the one-line error and exit code; returns the line. */
 async function expectFailure(args: string[], exitCode: number, pattern: RegExp, work?: Workdir): Promise<string> {
-  const r = await runQsfs(args, 30_000);
+  const r = await runQsfs(args, { timeoutMs: 30_000 });
   assert.equal(r.code, exitCode, `exit code; stderr: ${r.stderr}`);
   const lines = r.stderr.split('\n').filter(Boolean);
   assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);

@@ -9,6 +9,7 @@ import { run, type RunResult } from './shell.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const QSFS_BIN = path.join(REPO_ROOT, 'bin', 'qsfs');
+export const MOUNT_HELPER_BIN = path.join(REPO_ROOT, 'bin', 'mount.qsfs');
 
 export interface Workdir {
   dir: string;
@@ -35,8 +36,11 @@ export function endpointArgs(): string[] {
 }
 
 /** Runs the qsfs command itself (it returns once the mount is live, or fails). */
-export function runQsfs(args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  return run(process.execPath, [QSFS_BIN, ...args], { timeoutMs });
+export function runQsfs(args: string[], o: { timeoutMs?: number; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<RunResult> {
+  const bin = o.bin ?? QSFS_BIN;
+  // The shell wrapper (mount.qsfs) runs as itself, the JavaScript launcher under this Node.
+  const [command, argv] = bin.endsWith('mount.qsfs') ? [bin, args] : [process.execPath, [bin, ...args]];
+  return run(command, argv, { timeoutMs: o.timeoutMs ?? 60_000, env: o.env });
 }
 
 export class TestMount {
@@ -64,7 +68,7 @@ export class TestMount {
   }
 
   /** fusermount -u, then wait for the daemon to exit; forces both when they hang. */
-  async stop(): Promise<{ daemonExited: boolean }> {
+  async stop(): Promise<{ daemonExited: boolean; log: string }> {
     let unmounted = !(await isMountpoint(this.work.mountpoint));
     for (let i = 0; i < 20 && !unmounted; i++) {
       unmounted = (await run('fusermount', ['-u', this.work.mountpoint])).code === 0;
@@ -73,8 +77,9 @@ export class TestMount {
     if (!unmounted) await run('fusermount', ['-uz', this.work.mountpoint]);
     const daemonExited = await waitForExit(this.pid, 20_000);
     if (!daemonExited) process.kill(this.pid, 'SIGKILL');
+    const log = await this.log();
     await fsp.rm(this.work.dir, { recursive: true, force: true }).catch(() => undefined);
-    return { daemonExited };
+    return { daemonExited, log };
   }
 }
 

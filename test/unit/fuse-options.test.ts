@@ -1,0 +1,85 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildFuseOptions, hasFuseOption } from '../../src/mount/fuse-options.js';
+
+function build(userOptions: string[], fusedbg = false): string[] {
+  return buildFuseOptions({ bucket: 'mybucket', userOptions, fusedbg });
+}
+
+function assertNoDuplicates(opts: string[]): void {
+  assert.equal(new Set(opts).size, opts.length, `duplicates in ${opts.join(',')}`);
+}
+
+describe('buildFuseOptions', () => {
+  test('always: fsname, subtype, big_writes, max_write', () => {
+    const opts = build([]);
+    assert.ok(opts.includes('fsname=qsfs:mybucket'));
+    assert.ok(opts.includes('subtype=qsfs'));
+    assert.ok(opts.includes('big_writes'));
+    assert.ok(opts.some((o) => /^max_write=\d+$/.test(o)));
+    assert.ok(opts.includes('hard_remove'));
+    assert.ok(!opts.includes('debug'));
+    assertNoDuplicates(opts);
+  });
+
+  test('big_writes and max_write are there whatever the user passes', () => {
+    const opts = build(['ro', 'allow_other', 'big_writes']);
+    assert.ok(opts.includes('big_writes'));
+    assert.ok(opts.some((o) => o.startsWith('max_write=')));
+    assertNoDuplicates(opts);
+  });
+
+  test('mount(8)/fstab words are dropped', () => {
+    const dropped = ['_netdev', 'noauto', 'auto', 'user', 'users', 'nouser', 'nofail', 'defaults', 'owner', 'group', 'x-systemd.automount', 'comment=qsfs', ''];
+    const opts = build(dropped);
+    for (const w of dropped) assert.ok(!opts.includes(w), `${JSON.stringify(w)} kept in ${opts.join(',')}`);
+    assert.deepEqual(opts, build([]));
+  });
+
+  test('real FUSE options are kept, in order, after the built-in ones', () => {
+    const user = ['allow_other', 'uid=1000', 'gid=1000', 'umask=022', 'ro'];
+    const opts = build(['_netdev', ...user, 'nofail']);
+    assert.deepEqual(opts.slice(-user.length), user);
+    assert.deepEqual(opts.slice(0, opts.length - user.length), build([]));
+  });
+
+  test('fusedbg adds debug, once', () => {
+    assert.ok(build([], true).includes('debug'));
+    const opts = build(['debug'], true);
+    assert.equal(opts.filter((o) => o === 'debug').length, 1);
+  });
+
+  test('a user debug without fusedbg is kept', () => {
+    assert.ok(build(['debug'], false).includes('debug'));
+  });
+
+  test('no duplicates when the user repeats options', () => {
+    const opts = build(['allow_other', 'allow_other', 'ro', 'uid=5', 'ro', 'uid=5', 'subtype=qsfs', 'hard_remove']);
+    assertNoDuplicates(opts);
+    assert.equal(opts.filter((o) => o === 'allow_other').length, 1);
+    assert.equal(opts.filter((o) => o === 'uid=5').length, 1);
+  });
+
+  test('the bucket name is in fsname', () => {
+    assert.ok(buildFuseOptions({ bucket: 'other-bucket', userOptions: [], fusedbg: false }).includes('fsname=qsfs:other-bucket'));
+  });
+});
+
+describe('hasFuseOption', () => {
+  const opts = ['allow_other', 'uid=1000', 'ro', 'max_write=1048576'];
+
+  test('flags and name=value options', () => {
+    assert.equal(hasFuseOption(opts, 'allow_other'), true);
+    assert.equal(hasFuseOption(opts, 'uid'), true);
+    assert.equal(hasFuseOption(opts, 'ro'), true);
+    assert.equal(hasFuseOption(opts, 'max_write'), true);
+  });
+
+  test('prefixes of other names do not count', () => {
+    assert.equal(hasFuseOption(opts, 'allow'), false);
+    assert.equal(hasFuseOption(opts, 'u'), false);
+    assert.equal(hasFuseOption(opts, 'gid'), false);
+    assert.equal(hasFuseOption(opts, 'allow_root'), false);
+    assert.equal(hasFuseOption([], 'ro'), false);
+  });
+});
