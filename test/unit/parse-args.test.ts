@@ -226,7 +226,7 @@ test('help text lists every option from the table with its default', () => {
   // Commander wraps long descriptions, so compare defaults on the whitespace-collapsed text.
   const flat = text.replace(/\s+/g, ' ');
   // Each pattern ends at the next option's flags, so the default belongs to the right option.
-  assert.match(flat, /-F, --filemode <octal> [^(]*\(default: 0644\) -D, --dirmode/);
+  assert.match(flat, /-F, --filemode <octal> [^)]*\(x-amz-meta-mode\) \(default: 0644\) -D, --dirmode/);
   assert.match(flat, /-z, --zone <zone> [^(]*\(default: pek3a\) -c, --credentials/);
   assert.match(flat, /-u, --umaskmp <octal> [^(]*\(only with -o allow_other\) \(default: 0000\) -r, --retries/);
   assert.match(text, /--foreground/);
