@@ -68,6 +68,17 @@ describe('command-line options on a real mount', () => {
     assert.equal(/Signature=|Credential=|authorization/i.test(log), false);
   });
 
+  test('-L sets the lowest level logged', async () => {
+    const m = await TestMount.start(bucket.name, 'loglevel', ['-L=WARN']);
+    await sh(`ls ${m.path} > /dev/null`);
+    const { log } = await m.stop();
+    const levels = log.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { level: number }).level);
+    assert.equal(levels.filter((l) => l < 40).length, 0, 'nothing below WARN');
+    const chatty = await TestMount.start(bucket.name, 'loglevel-info');
+    const { log: infoLog } = await chatty.stop();
+    assert.match(infoLog, /"msg":"mounted"/);
+  });
+
   test('the log directory is emptied of old qsfs logs unless -K', async () => {
     const work = await makeWorkdir('logdir');
     try {

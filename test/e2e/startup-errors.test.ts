@@ -3,9 +3,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestBucket } from '../helpers/s3.js';
-import { TestMount, endpointArgs, isMountpoint, makeWorkdir, runQsfs, type Workdir } from '../helpers/mount.js';
+import { QSFS_BIN, TestMount, endpointArgs, isMountpoint, makeWorkdir, runQsfs, type Workdir } from '../helpers/mount.js';
+import { run } from '../helpers/shell.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 
 /** Runs qsfs and checks the one-line error and exit code; returns the line. */
@@ -40,10 +42,24 @@ describe('startup checks', () => {
     await expectFailure(base([`-c=${work.dir}/nope`]), 1, /credentials file .*nope does not exist/, work);
   });
 
-  test('unreadable credentials file (not a regular file)', async () => {
+  test('credentials path that is not a regular file', async () => {
     const dir = path.join(work.dir, 'credsdir');
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await expectFailure(base([`-c=${dir}`]), 1, /credentials file .*credsdir is not a regular file/, work);
+  });
+
+  test('credentials file the user cannot read (qsfs run as nobody)', async () => {
+    // root reads any file, so the mount command runs as an unprivileged user here
+    const dir = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-unreadable-'));
+    try {
+      await fsp.chmod(dir, 0o711);
+      await fsp.writeFile(path.join(dir, 'cred'), 'A:B\n', { mode: 0o600 });
+      const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, QSFS_BIN, 'bkt', dir, `-c=${dir}/cred`, '-f'], { timeoutMs: 30_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr, `qsfs: cannot read credentials file ${dir}/cred: EACCES\n`);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('credentials file readable by others', async () => {
