@@ -200,8 +200,9 @@ export class Filesystem {
 
   async rmdir(path: string): Promise<void> {
     this.assertWritable();
-    const cached = this.cache.get(path);
-    if (cached !== undefined && cached !== 'missing' && cached.kind !== 'dir') throw new FsError('ENOTDIR');
+    // The entry is usually cached: an implicit directory emptied by `rm -r` no longer exists in
+    // the bucket, yet it is still the directory the kernel asks us to remove.
+    await this.requireDirectory(path);
     const prefix = this.keys.dirPrefix(path);
     const page = await this.store.listPage(prefix, undefined, undefined, 2);
     const below = `${path}/`;
@@ -404,6 +405,9 @@ export class Filesystem {
     const entry = await this.lookup(path);
     if (entry.kind === 'dir') throw new FsError('EISDIR');
     const of = this.openByPath.get(path);
+    // A handle still open must go on reading the data (POSIX): keep a local copy before the
+    // object goes, unless the file is new and has never been uploaded.
+    if (of && of.remote && !of.unlinked) await this.localCopy(of, true);
     if (!of || of.remote) await this.store.delete(this.keys.fileKey(path));
     if (of) {
       of.unlinked = true;

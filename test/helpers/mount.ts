@@ -1,6 +1,6 @@
 // A real qsfs mount of the built CLI for a test: temporary mountpoint, credentials file, log and
 // cache directories; mounted in the default background mode, and always taken down again.
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,10 +99,12 @@ export async function daemonPid(mountpoint: string): Promise<number> {
   throw new Error(`no qsfs daemon found for ${mountpoint}`);
 }
 
+/** Alive and not a zombie (an orphaned daemon may never be reaped in a container). */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
