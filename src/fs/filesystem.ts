@@ -1,10 +1,13 @@
 // POSIX semantics over objects. Knows paths, keys and errno; knows nothing about fuse-native.
-import { promises as fsp } from 'node:fs';
+import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore, PutOptions } from '../store/object-store.js';
 import { StatCache, type CachedEntry } from '../cache/stat-cache.js';
-import { LocalCopy } from '../cache/local-copy.js';
-import { ChunkReader } from '../transfer/chunk-reader.js';
+import { FileData, type FileDataEnv, type Page } from '../cache/file-data.js';
+import { MemoryBudget } from '../cache/memory-budget.js';
+import { PartLayout } from '../transfer/part-layout.js';
+import { Uploader } from '../transfer/uploader.js';
+import { saveForRecovery } from './recovery.js';
 import {
   DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFREG, SYMLINK_CONTENT_TYPE,
   kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
@@ -25,8 +28,18 @@ export interface FilesystemSettings {
   fscap: number;
   /** Largest listing returned by readdir; 0 = everything. */
   maxlist: number;
-  /** Size of the ranged GETs that serve reads, in bytes. */
-  readChunkSize: number;
+  /** Part size of uploads and size of the GETs of sequential reads, bytes (--bufsize). */
+  partSize: number;
+  /** Transfers in flight each way (--numtransfer). */
+  numtransfer: number;
+  /** Memory for file data, bytes (--maxcache). */
+  maxcacheBytes: number;
+  /** Read-ahead of sequential readers, bytes (--prefetchsize). */
+  prefetchBytes: number;
+  /** -m: Content-MD5 on uploads, ETag checks on whole downloads. */
+  contentMD5: boolean;
+  /** -C: drop a file's cached data when it is closed. */
+  nodatacache: boolean;
   maxstat: number;
   statexpire: number;
   readOnly: boolean;
@@ -42,6 +55,8 @@ const UINT32_MAX = 0xffffffff;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
+/** Closed files whose clean data stays cached for a reopen (their pages count against --maxcache). */
+const MAX_RECENT_FILES = 256;
 
 export class Filesystem {
   private readonly keys: KeyMapper;
@@ -55,11 +70,22 @@ export class Filesystem {
   private readonly warnedNames = new Set<string>();
   private nextHandle = 1;
   private readonly mountedAt = new Date();
+  private readonly budget: MemoryBudget<Page>;
+  private readonly dataEnv: FileDataEnv;
+  private readonly uploader: Uploader;
+  /** Clean data of files closed lately, reused when they are opened again unchanged. */
+  private readonly recent = new Map<string, FileData>();
 
   constructor(private readonly store: ObjectStore, private readonly s: FilesystemSettings, private readonly log: Logger) {
     this.keys = new KeyMapper(s.prefix);
     this.cache = new StatCache(s);
     this.defaults = { filemode: s.filemode, dirmode: s.dirmode, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    this.budget = new MemoryBudget<Page>(s.maxcacheBytes);
+    this.dataEnv = {
+      store, budget: this.budget, diskdir: s.diskdir, downloads: pLimit(s.numtransfer), chunkSize: s.partSize,
+      prefetchBytes: s.prefetchBytes, verifyMd5: s.contentMD5, log,
+    };
+    this.uploader = new Uploader({ store, layout: new PartLayout(s.partSize), uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log });
   }
 
   // ---- attributes and lookup ------------------------------------------------------------
@@ -82,7 +108,7 @@ export class Filesystem {
     if (open) {
       open.stat.size = open.size;
       open.stat.blocks = Math.ceil(open.size / 512);
-      return { kind: kindOf({ key: open.key, contentType: open.contentType, metadata: { mode: String(open.stat.mode) } }), stat: open.stat, etag: open.remote?.etag ?? '', hasMarker: false };
+      return { kind: kindOf({ key: open.key, contentType: open.contentType, metadata: { mode: String(open.stat.mode) } }), stat: open.stat, etag: open.data.etag, hasMarker: false };
     }
     let found = this.cache.get(path);
     if (found === undefined) {
@@ -219,8 +245,9 @@ export class Filesystem {
   async create(path: string, mode: number): Promise<number> {
     this.assertWritable();
     const stat = this.newStat(S_IFREG | (mode & 0o7777), 0);
-    const of = new OpenFile(path, this.keys.fileKey(path), null, stat, undefined);
-    of.dirty = true; // an empty new file is still a file: close uploads it
+    const key = this.keys.fileKey(path);
+    this.forgetRecent(key);
+    const of = new OpenFile(path, key, stat, undefined, new FileData(key, null, this.dataEnv));
     const previous = this.openByPath.get(path);
     if (previous) previous.unlinked = true;
     this.openByPath.set(path, of);
@@ -235,7 +262,8 @@ export class Filesystem {
     if (!of) {
       const entry = await this.lookup(path);
       if (entry.kind === 'dir') throw new FsError('EISDIR');
-      // Close-to-open consistency: what another client wrote since we looked is what we read.
+      // Close-to-open consistency: what another client wrote since we looked is what we read,
+      // and cached data is reused only while the object's ETag is unchanged.
       const key = this.keys.fileKey(path);
       const info = await this.store.head(key);
       if (!info) {
@@ -245,7 +273,13 @@ export class Filesystem {
       const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
       const stat = statOf(kind, info.size, info.lastModified, info.metadata, this.defaults);
       this.cache.set(path, { kind, stat, etag: info.etag, hasMarker: false, contentType: info.contentType });
-      of = new OpenFile(path, key, { etag: info.etag, size: info.size }, stat, info.contentType);
+      let data = this.recent.get(key);
+      this.recent.delete(key);
+      if (!data || data.etag !== info.etag || data.size !== info.size) {
+        data?.discard();
+        data = new FileData(key, { etag: info.etag, size: info.size }, this.dataEnv);
+      }
+      of = new OpenFile(path, key, stat, info.contentType, data);
       this.openByPath.set(path, of);
     }
     if (writing && (flags & O_TRUNC) !== 0) await this.truncateOpenFile(of, 0);
@@ -266,50 +300,27 @@ export class Filesystem {
   }
 
   async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const of = this.handle(fh);
-    if (of.localPending) await of.localPending;
-    if (of.local) return of.local.read(buf, length, position);
-    if (!of.remote) return 0;
-    of.reader ??= new ChunkReader(this.store, of.key, of.remote.size, this.s.readChunkSize);
-    return of.reader.read(buf, length, position);
+    return this.handle(fh).data.read(buf, length, position);
   }
 
   async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
     this.assertWritable();
     const of = this.handle(fh);
-    const local = await this.localCopy(of, true);
-    await local.write(buf, length, position);
+    await of.data.write(buf, length, position);
     of.writes++;
     of.largestWrite = Math.max(of.largestWrite, length);
     this.touch(of);
+    if (!of.unlinked) this.uploader.afterWrite(of.data, position + length, this.putOptions(of));
     return length;
   }
 
-  /** The file's local copy, downloading the object first when its content is needed. */
-  private localCopy(of: OpenFile, keepContent: boolean): Promise<LocalCopy> {
-    if (of.local) return Promise.resolve(of.local);
-    if (!of.localPending) {
-      of.localPending = (async () => {
-        await fsp.mkdir(this.s.diskdir, { recursive: true, mode: 0o700 });
-        const copy = await LocalCopy.create(this.s.diskdir, of.key);
-        try {
-          if (keepContent && of.remote && of.remote.size > 0) await copy.fill(await this.store.getStream(of.key));
-        } catch (err) {
-          await copy.discard();
-          throw err;
-        }
-        of.local = copy;
-        of.reader = null;
-        return copy;
-      })().finally(() => { of.localPending = null; });
-    }
-    return of.localPending;
+  private touch(of: OpenFile): void {
+    of.stat.mtime = of.stat.ctime = new Date();
   }
 
-  private touch(of: OpenFile): void {
-    of.dirty = true;
-    of.generation++;
-    of.stat.mtime = of.stat.ctime = new Date();
+  private putOptions(of: OpenFile): PutOptions {
+    const contentType = (of.stat.mode & 0o170000) === S_IFLNK ? SYMLINK_CONTENT_TYPE : of.contentType;
+    return { metadata: metadataOf(of.stat.mode, of.stat.uid, of.stat.gid, of.stat.mtime), contentType };
   }
 
   async flush(fh: number): Promise<void> {
@@ -327,48 +338,59 @@ export class Filesystem {
     try {
       await this.upload(of);
     } catch (err) {
-      // The application was told at close (EIO); the data stays on disk and is named in the log.
+      // The application was told at close (EIO); the data stays in the cache and is named in the log.
       this.unsaved.add(of);
-      this.log.error({ path: of.path, key: of.key, localFile: of.local?.file, err: String(err) }, 'upload failed after the last close; data kept on local disk');
+      this.log.error({ path: of.path, key: of.key, spilled: of.data.spillPath, err: String(err) }, 'upload failed after the last close; data kept in the cache');
       return;
     } finally {
       if (this.openByPath.get(of.path) === of) this.openByPath.delete(of.path);
     }
-    await of.local?.discard();
-    of.local = null;
+    if (of.unlinked) await this.uploader.abort(of.data);
+    this.keepOrDrop(of);
+  }
+
+  /** After the last close: clean data stays cached for the next open, unless -C. */
+  private keepOrDrop(of: OpenFile): void {
+    if (this.s.nodatacache || of.unlinked || of.data.dirty) {
+      of.data.discard();
+      return;
+    }
+    of.data.dropDisk();
+    this.forgetRecent(of.key);
+    this.recent.set(of.key, of.data);
+    while (this.recent.size > MAX_RECENT_FILES) this.forgetRecent(this.recent.keys().next().value as string);
+  }
+
+  private forgetRecent(key: string): void {
+    this.recent.get(key)?.discard();
+    this.recent.delete(key);
   }
 
   /** Uploads a dirty file (waiting for an upload already running), so that its object is durable. */
   private async upload(of: OpenFile): Promise<void> {
     while (of.uploading) await of.uploading.catch(() => undefined);
-    if (!of.dirty || of.unlinked) return;
+    if (!of.pending) return;
     of.uploading = this.uploadOnce(of).finally(() => { of.uploading = null; });
     await of.uploading;
   }
 
   private async uploadOnce(of: OpenFile): Promise<void> {
-    if (of.localPending) await of.localPending;
-    const generation = of.generation;
-    const size = of.size;
-    const metadata = metadataOf(of.stat.mode, of.stat.uid, of.stat.gid, of.stat.mtime);
-    const contentType = (of.stat.mode & 0o170000) === S_IFLNK ? SYMLINK_CONTENT_TYPE : of.contentType;
+    const options = this.putOptions(of);
     const started = performance.now();
     let etag: string;
+    const size = of.size;
     try {
-      etag = of.local && size > 0
-        ? await this.store.put(of.key, { stream: of.local.stream(), length: size }, { metadata, contentType })
-        : await this.store.put(of.key, Buffer.alloc(0), { metadata, contentType });
+      etag = await this.uploader.store(of.data, options);
     } catch (err) {
-      this.log.error({ path: of.path, key: of.key, size, localFile: of.local?.file, err: String(err) }, 'upload failed; the data stays in the local cache');
+      this.log.error({ path: of.path, key: of.key, size, spilled: of.data.spillPath, err: String(err) }, 'upload failed; the data stays in the cache');
       throw err;
     }
     this.log.debug({ path: of.path, size, writes: of.writes, largestWrite: of.largestWrite, ms: Math.round(performance.now() - started) }, 'uploaded');
     of.writes = 0;
     of.largestWrite = 0;
-    if (of.generation === generation) of.dirty = false;
-    of.remote = { etag, size };
+    of.isNew = false;
     this.unsaved.delete(of);
-    this.cache.set(of.path, { kind: 'file', stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false, contentType });
+    this.cache.set(of.path, { kind: 'file', stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false, contentType: options.contentType });
   }
 
   // ---- changes by path ------------------------------------------------------------------
@@ -394,9 +416,8 @@ export class Filesystem {
   }
 
   private async truncateOpenFile(of: OpenFile, size: number): Promise<void> {
-    if (size === of.size && of.local) return;
-    const local = await this.localCopy(of, size > 0);
-    await local.truncate(size);
+    if (size === of.size) return;
+    await of.data.truncate(size);
     this.touch(of);
   }
 
@@ -404,15 +425,18 @@ export class Filesystem {
     this.assertWritable();
     const entry = await this.lookup(path);
     if (entry.kind === 'dir') throw new FsError('EISDIR');
+    const key = this.keys.fileKey(path);
     const of = this.openByPath.get(path);
-    // A handle still open must go on reading the data (POSIX): keep a local copy before the
-    // object goes, unless the file is new and has never been uploaded.
-    if (of && of.remote && !of.unlinked) await this.localCopy(of, true);
-    if (!of || of.remote) await this.store.delete(this.keys.fileKey(path));
+    // A handle still open must go on reading the data (POSIX): the object's bytes move into the
+    // cache before the object goes.
+    if (of && !of.isNew && !of.unlinked) await of.data.detachFromObject();
+    if (!of || !of.isNew) await this.store.delete(key);
     if (of) {
       of.unlinked = true;
       this.openByPath.delete(path);
+      await this.uploader.abort(of.data);
     }
+    this.forgetRecent(key);
     this.cache.setMissing(path);
   }
 
@@ -439,9 +463,11 @@ export class Filesystem {
       this.openByPath.delete(from);
       of.path = to;
       of.key = toKey;
-      of.reader = null;
+      of.data.key = toKey;
       this.openByPath.set(to, of);
     }
+    this.forgetRecent(fromKey);
+    this.forgetRecent(toKey);
     this.cache.setMissing(from);
     this.cache.set(to, source);
   }
@@ -497,7 +523,10 @@ export class Filesystem {
 
   // ---- lifecycle ------------------------------------------------------------------------
 
-  /** Uploads every dirty file (at unmount); returns the paths whose data could not be stored. */
+  /**
+   * Uploads every dirty file (at unmount). What still cannot be stored is saved under
+   * --diskdir/recovery and named in the log; returns those paths.
+   */
   async flushAll(): Promise<string[]> {
     const files = new Set<OpenFile>([...this.openByPath.values(), ...this.unsaved]);
     const failed: string[] = [];
@@ -505,7 +534,9 @@ export class Filesystem {
       try {
         await this.upload(of);
       } catch {
-        failed.push(`${of.path} (data in ${of.local?.file ?? 'memory'})`);
+        const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
+        this.log.error({ path: of.path, key: of.key, savedAs: saved.file, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
+        failed.push(`${of.path} (saved as ${saved.file})`);
       }
     }));
     return failed;

@@ -18,6 +18,8 @@ export class StartupError extends Error {
   override name = 'StartupError';
 }
 
+const MiB = 1024 * 1024;
+
 /** A bucket check that cannot answer within this time means the endpoint is not usable. */
 const BUCKET_CHECK_TIMEOUT_MS = 10_000;
 
@@ -57,7 +59,14 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     allowOther: hasFuseOption(fuseOptions, 'allow_other'),
     fscap: o.fscap,
     maxlist: o.maxlist,
-    readChunkSize: o.bufsize * 1024 * 1024,
+    partSize: o.bufsize * MiB,
+    numtransfer: o.numtransfer,
+    maxcacheBytes: o.maxcache * MiB,
+    // Read-ahead is on by default for sequential readers (-J is kept for compatibility);
+    // -j sets its size and -j 0 turns it off.
+    prefetchBytes: o.prefetchsize * MiB,
+    contentMD5: o.contentMD5,
+    nodatacache: o.nodatacache,
     maxstat: o.maxstat,
     statexpire: o.statexpire,
     readOnly: hasFuseOption(fuseOptions, 'ro'),

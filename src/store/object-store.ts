@@ -33,6 +33,13 @@ export interface ListPage {
 export interface PutOptions {
   contentType?: string;
   metadata?: ObjectMetadata;
+  /** Base64 MD5 of the body, sent as Content-MD5 so the server verifies what it stored (-m). */
+  contentMD5?: string;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
 }
 
 /** Body of a PUT: a buffer, or a stream with its exact length (S3 needs Content-Length). */
@@ -54,4 +61,17 @@ export interface ObjectStore {
   /** Server-side copy; with `options` the metadata is replaced, otherwise copied. */
   copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void>;
   delete(key: string): Promise<void>;
+
+  // Multipart uploads: parts of at least 5 MiB except the last, numbered from 1.
+  /** Starts a multipart upload of `key`; returns its upload id. */
+  createMultipart(key: string, options?: PutOptions): Promise<string>;
+  /** Uploads one part from memory (retry-safe); `contentMD5` is base64. Returns the part's ETag. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, contentMD5?: string): Promise<string>;
+  /** Fills a part server side from bytes [start, end) of `sourceKey` (UploadPartCopy). Throws a
+   *  StoreError of kind 'unsupported' when the server does not implement it. */
+  uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<string>;
+  /** Completes the upload; returns the object's ETag ('' when the server does not say). */
+  completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<string>;
+  /** Abandons the upload and frees its parts; a missing upload is not an error. */
+  abortMultipart(key: string, uploadId: string): Promise<void>;
 }

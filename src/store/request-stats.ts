@@ -1,18 +1,39 @@
-// Counts of the HTTP requests this daemon sent, by S3 operation. Tests and the status report read
-// them to check request economy (e.g. "a lookup of a missing name costs one request").
+// Counts of the HTTP requests this daemon sent, by S3 operation, and the body bytes they moved.
+// Tests and the status report read them to check request economy (e.g. "a lookup of a missing
+// name costs one request") and transfer volume.
+
+export interface RequestStatsSnapshot {
+  total: number;
+  failed: number;
+  byOperation: Record<string, number>;
+  /** Request body bytes sent, retries included. */
+  bytesSent: number;
+  /** Response body bytes received, as the responses' Content-Length announced them. */
+  bytesReceived: number;
+}
 
 export class RequestStats {
   private readonly byOperation = new Map<string, number>();
   total = 0;
   failed = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
 
-  record(operation: string, ok: boolean): void {
+  record(operation: string, ok: boolean, bytes: { sent?: number; received?: number } = {}): void {
     this.total++;
     if (!ok) this.failed++;
     this.byOperation.set(operation, (this.byOperation.get(operation) ?? 0) + 1);
+    this.bytesSent += bytes.sent ?? 0;
+    this.bytesReceived += bytes.received ?? 0;
   }
 
-  snapshot(): { total: number; failed: number; byOperation: Record<string, number> } {
-    return { total: this.total, failed: this.failed, byOperation: Object.fromEntries(this.byOperation) };
+  snapshot(): RequestStatsSnapshot {
+    return {
+      total: this.total,
+      failed: this.failed,
+      byOperation: Object.fromEntries(this.byOperation),
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+    };
   }
 }

@@ -62,14 +62,43 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
 
 interface AttemptArgs {
   input?: { Key?: string; Range?: string; PartNumber?: number };
-  request?: { method?: string; headers?: Record<string, string> };
+  request?: { method?: string; headers?: Record<string, string | undefined>; body?: unknown };
 }
-interface AttemptOutput { response?: { statusCode?: number } }
-interface AttemptError { $metadata?: { httpStatusCode?: number }; $response?: { statusCode?: number }; name?: string }
+interface AttemptResponse { statusCode?: number; headers?: Record<string, string | undefined> }
+interface AttemptOutput { response?: AttemptResponse }
+interface AttemptError { $metadata?: { httpStatusCode?: number }; $response?: AttemptResponse; name?: string }
+
+function header(headers: Record<string, string | undefined> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  const direct = headers[name];
+  if (direct !== undefined) return direct;
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
+  return undefined;
+}
+
+function lengthHeader(headers: Record<string, string | undefined> | undefined): number {
+  const n = Number(header(headers, 'content-length'));
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** Bytes of the request body: the length of an in-memory body, else its Content-Length. */
+function bytesSent(request: AttemptArgs['request']): number {
+  const body = request?.body;
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  if (body instanceof Uint8Array) return body.byteLength;
+  return lengthHeader(request?.headers);
+}
+
+/** Bytes of the response body, as its Content-Length says (a HEAD response announces the
+ *  object's size but carries no body). */
+function bytesReceived(method: string | undefined, response: AttemptResponse | undefined): number {
+  if (method === 'HEAD' || response === undefined) return 0;
+  return lengthHeader(response.headers);
+}
 
 /**
  * Runs once per HTTP attempt (the deserialize step sits inside the retry loop), so retries are
- * counted and logged too. Logs only method, key, range, status and time: never headers.
+ * counted and logged too. Logs only method, key, range, status, bytes and time: never headers.
  */
 function addRequestAccounting(client: S3Client, stats: RequestStats, requestLog: Logger | undefined): void {
   client.middlewareStack.add(
@@ -77,25 +106,32 @@ function addRequestAccounting(client: S3Client, stats: RequestStats, requestLog:
       const started = performance.now();
       const a = args as AttemptArgs;
       const operation = context.commandName ?? 'request';
+      const method = a.request?.method;
+      const sent = bytesSent(a.request);
+      let received = 0;
       let status: number | string = '-';
       try {
         const out = await next(args);
-        status = (out as AttemptOutput).response?.statusCode ?? '-';
-        stats.record(operation, true);
+        const response = (out as AttemptOutput).response;
+        status = response?.statusCode ?? '-';
+        received = bytesReceived(method, response);
+        stats.record(operation, true, { sent, received });
         return out;
       } catch (err) {
         const e = err as AttemptError;
         status = e.$response?.statusCode ?? e.$metadata?.httpStatusCode ?? e.name ?? 'error';
-        stats.record(operation, false);
+        received = bytesReceived(method, e.$response);
+        stats.record(operation, false, { sent, received });
         throw err;
       } finally {
         requestLog?.info({
           s3: operation,
-          method: a.request?.method,
+          method,
           key: a.input?.Key,
           range: a.input?.Range,
           part: a.input?.PartNumber,
           status,
+          bytes: sent + received,
           ms: Math.round(performance.now() - started),
         }, 's3 request');
       }

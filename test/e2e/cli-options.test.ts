@@ -47,7 +47,7 @@ describe('command-line options on a real mount', () => {
   });
 
   test('-U logs one line per S3 request, and no secret reaches the log', async () => {
-    const m = await TestMount.start(bucket.name, 'curldbg', ['-U', '-d']);
+    const m = await TestMount.start(bucket.name, 'curldbg', ['-U', '-d', '-C']) // -C: the cat must GET, not reuse the written data;
     await sh(`echo data > ${m.p('logged')} && cat ${m.p('logged')} > /dev/null`);
     const { log } = await m.stop();
     const lines = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -80,7 +80,8 @@ describe('Filesystem', () => {
   async function settings(overrides: Partial<FilesystemSettings> = {}): Promise<FilesystemSettings> {
     return {
       prefix: '', diskdir: await newDiskdir(), filemode: 0o644, dirmode: 0o755, umaskmp: 0, allowOther: false,
-      fscap: 1024, maxlist: 0, readChunkSize: MiB, maxstat: 2, statexpire: -1, readOnly: false,
+      fscap: 1024, maxlist: 0, maxstat: 2, statexpire: -1, readOnly: false,
+      partSize: 5 * MiB, numtransfer: 4, maxcacheBytes: 64 * MiB, prefetchBytes: 8 * MiB, contentMD5: false, nodatacache: false,
       ...overrides,
     };
   }
@@ -111,15 +112,15 @@ describe('Filesystem', () => {
   });
 
   describe('create, write, flush, release', () => {
-    test('flush stores the bytes with s3fs metadata; release removes the local copy', async () => {
+    test('flush stores the bytes with s3fs metadata; nothing reaches diskdir while memory suffices', async () => {
       const data = randomBytes(100_000);
       const t0 = Date.now();
       const fh = await fs.create('/new.bin', 0o640);
       await writeAt(fs, fh, data.subarray(0, 60_000), 0);
       await writeAt(fs, fh, data.subarray(60_000), 60_000);
-      // nothing is uploaded before flush; the data is in a local copy under diskdir
+      // nothing is uploaded before flush; the data waits in the memory cache (no spill file under diskdir)
       assert.equal(await bucket.head('new.bin'), null);
-      assert.equal((await fsp.readdir(s.diskdir)).length, 1);
+      assert.equal((await fsp.readdir(s.diskdir)).length, 0);
 
       await fs.flush(fh);
       assert.deepEqual(await bucket.get('new.bin'), data);

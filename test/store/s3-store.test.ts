@@ -157,6 +157,31 @@ describe('S3ObjectStore', () => {
       assert.deepEqual(await bucket.get('put/stream.bin'), body);
     });
 
+    test('put with a right Content-MD5 stores the object', async () => {
+      const body = randomBytes(50_000);
+      const etag = await store.put('put/md5-ok', body, { contentMD5: createHash('md5').update(body).digest('base64'), metadata: { mode: '33188' } });
+      assert.equal(etag, md5(body));
+      assert.deepEqual(await bucket.get('put/md5-ok'), body);
+      assert.equal((await store.head('put/md5-ok'))?.metadata.mode, '33188');
+    });
+
+    test('put with a wrong Content-MD5 is refused and stores nothing', async () => {
+      const body = Buffer.from('the real body');
+      const wrong = createHash('md5').update('another body').digest('base64');
+      await assert.rejects(store.put('put/md5-bad', body, { contentMD5: wrong }), storeError('invalid', (e) => {
+        assert.equal(e.status, 400);
+        assert.equal(e.code, 'BadDigest');
+        assert.ok(e.message.includes('put/md5-bad'), e.message);
+      }));
+      assert.equal(await store.head('put/md5-bad'), null);
+      // a stream body carries the header too
+      await assert.rejects(
+        store.put('put/md5-bad', { stream: Readable.from([body]), length: body.length }, { contentMD5: wrong }),
+        storeError('invalid'),
+      );
+      assert.equal(await store.head('put/md5-bad'), null);
+    });
+
     test('put replaces an existing object', async () => {
       await store.put('put/replace', Buffer.from('first version'), { metadata: { a: '1' } });
       await store.put('put/replace', Buffer.from('2nd'));
@@ -415,6 +440,21 @@ describe('S3ObjectStore', () => {
       for (const op of ['PutObjectCommand', 'GetObjectCommand', 'ListObjectsV2Command', 'CopyObjectCommand', 'DeleteObjectCommand']) {
         assert.equal(after.byOperation[op], (before.byOperation[op] ?? 0) + 1, op);
       }
+    });
+
+    test('bytes: a put sends its body, a getRange receives its range', async () => {
+      const body = randomBytes(100_000);
+      const s0 = bundle.stats.snapshot();
+      await store.put('stats/bytes', body);
+      const s1 = bundle.stats.snapshot();
+      assert.equal(s1.total, s0.total + 1);
+      assert.equal(s1.bytesSent - s0.bytesSent, body.length);
+      const got = await store.getRange('stats/bytes', 10, 4010);
+      const s2 = bundle.stats.snapshot();
+      assert.deepEqual(got, body.subarray(10, 4010));
+      assert.equal(s2.total, s1.total + 1);
+      assert.equal(s2.bytesReceived - s1.bytesReceived, 4000);
+      assert.equal(s2.bytesSent, s1.bytesSent);
     });
   });
 });
