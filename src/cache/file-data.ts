@@ -52,6 +52,8 @@ export interface FileDataEnv {
   chunkSize: number;
   /** Read-ahead of a sequential reader, bytes (0: none). */
   prefetchBytes: number;
+  /** GETs allowed in flight (--numtransfer): read-ahead splits its window into that many. */
+  parallelGets: number;
   /** -m: check whole-object downloads of single-part objects against their ETag. */
   verifyMd5: boolean;
   log: Logger;
@@ -65,6 +67,9 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+const MiB = 1024 * 1024;
+/** How far out of order a stream's requests may arrive and still count as sequential. */
+const STREAM_SLACK = 8 * PAGE_SIZE;
 const pageOf = (offset: number): number => Math.floor(offset / PAGE_SIZE);
 
 export class FileData implements PageOwner<Page> {
@@ -85,8 +90,9 @@ export class FileData implements PageOwner<Page> {
   private readonly queued = new Map<number, Waiter>();
   private queueTimer: NodeJS.Immediate | null = null;
   private spillFile: SpillFile | null = null;
+  /** The current read stream: where it started and how far it has read. */
+  private streamStart = 0;
   private readEnd = -1;
-  private sequentialReads = 0;
   private prefetchedTo = 0;
 
   constructor(public key: string, remote: { etag: string; size: number } | null, private readonly env: FileDataEnv) {
@@ -197,17 +203,31 @@ export class FileData implements PageOwner<Page> {
     }
   }
 
-  /** Sequential readers get read-ahead; a random reader fetches only what it asks for. */
+  /**
+   * Sequential readers get read-ahead; a random reader fetches only what it asks for. The
+   * kernel's requests of one stream arrive up to a few pages out of order, so "sequential"
+   * means near where the stream is. The window is as long as the stream has been (up to
+   * --prefetchsize): one large random read, which reaches us as a run of 128 KiB requests,
+   * costs about its own length extra, while a long sequential reader soon gets the full window.
+   */
   private notePattern(position: number, end: number): void {
-    this.sequentialReads = position === this.readEnd ? this.sequentialReads + 1 : position === 0 ? 1 : 0;
-    this.readEnd = end;
-    if (this.sequentialReads < 2 || this.env.prefetchBytes === 0) return;
-    const target = Math.min(this.baseSize, end + this.env.prefetchBytes);
-    const from = Math.max(this.prefetchedTo, end);
-    // Read ahead in whole chunks, and only once a chunk's worth is missing.
-    if (target - from < Math.min(this.env.chunkSize, target - end) || from >= target) return;
-    const chunk = this.env.chunkSize;
-    for (let c = Math.floor(from / chunk) * chunk; c < target; c += chunk) this.fetchMissing(Math.max(c, from), Math.min(c + chunk, target));
+    if (Math.abs(position - this.readEnd) > STREAM_SLACK) {
+      this.streamStart = position;
+      this.readEnd = end;
+      this.prefetchedTo = end;
+      return;
+    }
+    this.readEnd = Math.max(this.readEnd, end);
+    if (this.env.prefetchBytes === 0) return;
+    const window = Math.min(this.env.prefetchBytes, Math.max(2 * PAGE_SIZE, this.readEnd - this.streamStart));
+    const target = Math.min(this.baseSize, this.readEnd + window);
+    const from = Math.max(this.prefetchedTo, this.readEnd);
+    // Only in pieces worth a request; each piece is window / numtransfer (1 MiB to --bufsize),
+    // so that a full window keeps every transfer slot busy.
+    const share = Math.max(Math.min(window, MiB), Math.floor(window / this.env.parallelGets));
+    const step = Math.ceil(Math.min(this.env.chunkSize, share) / PAGE_SIZE) * PAGE_SIZE;
+    if (target - from < Math.min(step, target - this.readEnd) || from >= target) return;
+    for (let c = from; c < target; c += step) this.fetchMissing(c, Math.min(c + step, target));
     this.prefetchedTo = target;
   }
 

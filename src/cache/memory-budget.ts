@@ -28,7 +28,10 @@ export class MemoryBudget<P extends CachedPage> {
   }
 
   add(page: P, owner: PageOwner<P>): void {
-    this.lru.delete(page);
+    if (this.lru.has(page)) {
+      this.touch(page); // already counted
+      return;
+    }
     this.lru.set(page, owner);
     this.used += page.memoryBytes;
   }

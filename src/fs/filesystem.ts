@@ -13,7 +13,7 @@ import {
   kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
 } from './attributes.js';
 import { FsError } from './errors.js';
-import { KeyMapper, isValidName, parentOf } from './keys.js';
+import { KeyMapper, baseName, isValidName, parentOf } from './keys.js';
 import { OpenFile } from './open-file.js';
 
 export interface FilesystemSettings {
@@ -57,6 +57,12 @@ const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 /** Closed files whose clean data stays cached for a reopen (their pages count against --maxcache). */
 const MAX_RECENT_FILES = 256;
+/**
+ * How long a directory this mount created answers "no such name" without asking the server.
+ * Short, since another client may add to it; long enough that `cp -r` or `tar x` into a
+ * directory just made pays no lookup per file.
+ */
+const LISTING_TTL_MS = 30_000;
 
 export class Filesystem {
   private readonly keys: KeyMapper;
@@ -75,6 +81,8 @@ export class Filesystem {
   private readonly uploader: Uploader;
   /** Clean data of files closed lately, reused when they are opened again unchanged. */
   private readonly recent = new Map<string, FileData>();
+  /** Directories this mount created lately, with every child they have had since. */
+  private readonly listings = new Map<string, { names: Set<string>; expires: number }>();
 
   constructor(private readonly store: ObjectStore, private readonly s: FilesystemSettings, private readonly log: Logger) {
     this.keys = new KeyMapper(s.prefix);
@@ -83,7 +91,7 @@ export class Filesystem {
     this.budget = new MemoryBudget<Page>(s.maxcacheBytes);
     this.dataEnv = {
       store, budget: this.budget, diskdir: s.diskdir, downloads: pLimit(s.numtransfer), chunkSize: s.partSize,
-      prefetchBytes: s.prefetchBytes, verifyMd5: s.contentMD5, log,
+      prefetchBytes: s.prefetchBytes, parallelGets: s.numtransfer, verifyMd5: s.contentMD5, log,
     };
     this.uploader = new Uploader({ store, layout: new PartLayout(s.partSize), uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log });
   }
@@ -111,6 +119,7 @@ export class Filesystem {
       return { kind: kindOf({ key: open.key, contentType: open.contentType, metadata: { mode: String(open.stat.mode) } }), stat: open.stat, etag: open.data.etag, hasMarker: false };
     }
     let found = this.cache.get(path);
+    if (found === undefined && this.knownMissing(path)) found = 'missing';
     if (found === undefined) {
       // Concurrent lookups of one path (the kernel sends many) share one round of requests.
       let pending = this.lookups.get(path);
@@ -122,6 +131,25 @@ export class Filesystem {
     }
     if (found === 'missing') throw new FsError('ENOENT');
     return found;
+  }
+
+  /** A name absent from a directory we made: no request needed to know it is missing. */
+  private knownMissing(path: string): boolean {
+    const listing = this.listings.get(parentOf(path));
+    if (!listing) return false;
+    if (listing.expires < Date.now()) {
+      this.listings.delete(parentOf(path));
+      return false;
+    }
+    return !listing.names.has(baseName(path));
+  }
+
+  /** Keeps complete listings in step with this mount's own changes. */
+  private listed(path: string, present: boolean): void {
+    const listing = this.listings.get(parentOf(path));
+    if (!listing) return;
+    if (present) listing.names.add(baseName(path));
+    else listing.names.delete(baseName(path));
   }
 
   /** HEAD the file key; failing that, the directory: its marker or any key below it. */
@@ -197,6 +225,8 @@ export class Filesystem {
       if (parentOf(p) === path && !of.unlinked) names.add(p.slice(p.lastIndexOf('/') + 1));
     }
     const list = [...names].slice(0, limit);
+    const known = this.listings.get(path);
+    if (known) known.names = new Set(list); // refresh what we know of a directory we made
     for (const name of list) {
       const child = path === '/' ? `/${name}` : `${path}/${name}`;
       if (this.cache.get(child) === 'missing') this.cache.delete(child);
@@ -222,6 +252,8 @@ export class Filesystem {
       metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime),
     });
     this.cache.set(path, { kind: 'dir', stat, etag: '', hasMarker: true });
+    this.listed(path, true);
+    this.listings.set(path, { names: new Set(), expires: Date.now() + LISTING_TTL_MS });
   }
 
   async rmdir(path: string): Promise<void> {
@@ -238,6 +270,8 @@ export class Filesystem {
     await this.store.delete(prefix);
     this.cache.deleteTree(path);
     this.cache.setMissing(path);
+    this.listings.delete(path);
+    this.listed(path, false);
   }
 
   // ---- files: open, read, write, close --------------------------------------------------
@@ -252,6 +286,7 @@ export class Filesystem {
     if (previous) previous.unlinked = true;
     this.openByPath.set(path, of);
     this.cache.delete(path);
+    this.listed(path, true);
     return this.addHandle(of);
   }
 
@@ -438,6 +473,7 @@ export class Filesystem {
     }
     this.forgetRecent(key);
     this.cache.setMissing(path);
+    this.listed(path, false);
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -470,6 +506,8 @@ export class Filesystem {
     this.forgetRecent(toKey);
     this.cache.setMissing(from);
     this.cache.set(to, source);
+    this.listed(from, false);
+    this.listed(to, true);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -479,6 +517,7 @@ export class Filesystem {
     const stat = { ...this.newStat(S_IFLNK | 0o777, body.length) };
     await this.store.put(this.keys.fileKey(path), body, { contentType: SYMLINK_CONTENT_TYPE, metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) });
     this.cache.set(path, { kind: 'symlink', stat, etag: '', hasMarker: false, contentType: SYMLINK_CONTENT_TYPE });
+    this.listed(path, true);
   }
 
   async readlink(path: string): Promise<string> {
@@ -534,9 +573,15 @@ export class Filesystem {
       try {
         await this.upload(of);
       } catch {
-        const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
-        this.log.error({ path: of.path, key: of.key, savedAs: saved.file, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
-        failed.push(`${of.path} (saved as ${saved.file})`);
+        try {
+          const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
+          this.log.error({ path: of.path, key: of.key, savedAs: saved.file, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
+          failed.push(`${of.path} (saved as ${saved.file})`);
+        } catch (err) {
+          // Even the local copy failed (disk full?): say where the cached pages still are.
+          this.log.error({ path: of.path, key: of.key, spilled: of.data.spillPath, err: String(err) }, 'could not upload nor save for recovery');
+          failed.push(`${of.path} (NOT saved: ${String(err)})`);
+        }
       }
     }));
     return failed;
