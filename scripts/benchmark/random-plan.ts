@@ -6,7 +6,8 @@ export interface ReadOp {
   length: number;
 }
 
-function mulberry32(seed: number): () => number {
+/** mulberry32: a small seeded PRNG, uniform in [0, 1); also drives the tests' random operations. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

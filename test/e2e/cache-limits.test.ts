@@ -9,13 +9,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestBucket } from '../helpers/s3.js';
 import { TestMount, isAlive, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
+import { TcpForwarder } from '../helpers/tcp-forwarder.js';
 import { run, sh, shResult } from '../helpers/shell.js';
 import { dataFor, type Op } from '../helpers/random-ops.js';
 
@@ -112,61 +112,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 // ---------------------------------------------------------------- a TCP forwarder we can cut
 // (the technique of test/e2e/data-path.test.ts)
 
-/**
- * Forwards 127.0.0.1:<port> to the S3 server's port, byte for byte. close() stops listening and
- * cuts every connection (the server becomes unreachable: connection refused); listen(port)
- * again restores it.
- */
-class TcpForwarder {
-  private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  get listening(): boolean {
-    return this.server !== null;
-  }
-
-  async listen(port = 0): Promise<number> {
-    const server = net.createServer((client) => this.connect(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', () => undefined);
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
-    return this.port;
-  }
-
-  private connect(client: net.Socket): void {
-    const upstream = net.connect(this.targetPort, '127.0.0.1');
-    this.sockets.add(client);
-    this.sockets.add(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 // ---------------------------------------------------------------- a writer that closes on cue
 

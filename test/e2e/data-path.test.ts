@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,8 @@ import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { TestBucket } from '../helpers/s3.js';
 import { TestMount, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
+import { TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { mulberry32 } from '../../scripts/benchmark/random-plan.js';
 import { run, sh } from '../helpers/shell.js';
 import { applyOp, dataFor, type Op } from '../helpers/random-ops.js';
 
@@ -89,84 +90,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
-// ---------------------------------------------------------------- a TCP forwarder we can cut
-
-/**
- * Forwards 127.0.0.1:<port> to the S3 server's port, byte for byte. close() stops listening and
- * cuts every connection (the server becomes unreachable: connection refused); listen(port)
- * again restores it. Collects the Content-MD5 header values of the requests that pass.
- */
-class TcpForwarder {
-  private server: net.Server | null = null;
-  private readonly sockets = new Set<net.Socket>();
-  readonly contentMd5s = new Set<string>();
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  get listening(): boolean {
-    return this.server !== null;
-  }
-
-  async listen(port = 0): Promise<number> {
-    const server = net.createServer((client) => this.connect(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    server.on('error', () => undefined);
-    this.server = server;
-    this.port = (server.address() as AddressInfo).port;
-    return this.port;
-  }
-
-  private connect(client: net.Socket): void {
-    const upstream = net.connect(this.targetPort, '127.0.0.1');
-    this.sockets.add(client);
-    this.sockets.add(upstream);
-    let tail = '';
-    client.on('data', (chunk: Buffer) => {
-      const text = tail + chunk.toString('latin1');
-      for (const m of text.matchAll(/\r\ncontent-md5:[ \t]*([A-Za-z0-9+/=]+)\r\n/gi)) this.contentMd5s.add(m[1]!);
-      tail = text.slice(-256);
-    });
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 // ---------------------------------------------------------------- the randomized operations
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RANDOM_MAX_SIZE = 30 * MiB;
 
