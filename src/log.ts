@@ -47,8 +47,3 @@ async function removeOldLogs(dir: string): Promise<void> {
     if (/^qsfs.*\.log(\.\d+)?$/.test(name)) await fsp.rm(path.join(dir, name), { force: true });
   }
 }
-
-/** A logger for the short life of the launcher and for tests: stderr, warnings and up. */
-export function createStderrLogger(level: LevelWithSilent = 'warn'): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, pino.destination({ fd: 2, sync: true }));
-}

@@ -515,8 +515,4 @@ export class FileData implements PageOwner<Page> {
       this.spillFile = null;
     }
   }
-
-  get pageCount(): number {
-    return this.pages.size;
-  }
 }

@@ -165,8 +165,4 @@ export class Uploader {
       this.s.log.warn({ key: session.key, err: String(err) }, 'cannot abort a multipart upload; the server will keep its parts until it expires them');
     }
   }
-
-  get activeSessions(): number {
-    return this.sessions.size;
-  }
 }

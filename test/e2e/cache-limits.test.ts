@@ -6,21 +6,19 @@
 // Mounts are driven from child processes only (shell tools, and test/helpers/random-ops.ts).
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TestBucket } from '../helpers/s3.js';
 import { TestMount, isAlive, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { mountedMd5, mountedSize, startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { run, sh, shResult } from '../helpers/shell.js';
-import { dataFor, type Op } from '../helpers/random-ops.js';
+import { dataFor } from '../helpers/random-ops.js';
 
 const MiB = 1024 * 1024;
-const RANDOM_OPS = fileURLToPath(new URL('../helpers/random-ops.js', import.meta.url));
 
 const md5hex = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -62,13 +60,7 @@ async function waitForNoSpillFiles(dir: string, timeoutMs: number): Promise<DirE
   return left;
 }
 
-async function mountedMd5(file: string): Promise<string> {
-  return (await sh(`cat ${q(file)} | md5sum`)).split(' ')[0]!;
-}
 
-async function mountedSize(file: string): Promise<number> {
-  return Number((await sh(`stat -c %s ${q(file)}`)).trim());
-}
 
 interface LogRecord {
   level?: number;
@@ -101,55 +93,9 @@ function logProblems(log: string, max = 40): string {
   return lines.length ? lines.slice(-max).join('\n') : '(no warnings or errors in the daemon log)';
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-// ---------------------------------------------------------------- a TCP forwarder we can cut
-// (the technique of test/e2e/data-path.test.ts)
 
 
-// ---------------------------------------------------------------- a writer that closes on cue
 
-interface HoldWriter {
-  /** Resolves once all data is written (the file still open). */
-  written: Promise<void>;
-  exited: Promise<{ code: number; stdout: string; stderr: string }>;
-  close(): void;
-  kill(): void;
-}
-
-/** random-ops `write-hold` in a child: creates `file`, writes dataFor(seed, length), waits for close(). */
-function startHoldWriter(file: string, length: number, seed: number): HoldWriter {
-  const op: Op = { kind: 'write-hold', length, seed };
-  const child = spawn(process.execPath, [RANDOM_OPS, file, JSON.stringify(op)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const written = new Promise<void>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (stdout.includes('written\n')) resolve();
-    });
-    child.on('close', (code) => reject(new Error(`the writer exited (${code}) before it had written: ${stdout}${stderr}`)));
-    child.on('error', reject);
-  });
-  written.catch(() => undefined);
-  const exited = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
-  child.stdin.on('error', () => undefined);
-  return {
-    written,
-    exited,
-    close: () => { child.stdin.end('close\n'); },
-    kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
-  };
-}
 
 // ---------------------------------------------------------------- the tests
 

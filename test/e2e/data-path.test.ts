@@ -6,7 +6,6 @@
 // The randomized test takes its seed from QSFS_TEST_SEED when set (every failure names the seed).
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { TestBucket } from '../helpers/s3.js';
 import { TestMount, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { TcpForwarder } from '../helpers/tcp-forwarder.js';
+import { mountedMd5, mountedSize, startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { mulberry32 } from '../../scripts/benchmark/random-plan.js';
 import { run, sh } from '../helpers/shell.js';
 import { applyOp, dataFor, type Op } from '../helpers/random-ops.js';
@@ -38,14 +38,7 @@ async function fileMd5(...files: string[]): Promise<string> {
   return h.digest('hex');
 }
 
-/** md5 of a file on a mount, read with cat in a child process. */
-async function mountedMd5(file: string): Promise<string> {
-  return (await sh(`cat ${q(file)} | md5sum`)).split(' ')[0]!;
-}
 
-async function mountedSize(file: string): Promise<number> {
-  return Number((await sh(`stat -c %s ${q(file)}`)).trim());
-}
 
 /** The daemon log's warnings and errors (and the request counts), for a failing test's output. */
 function logProblems(log: string, max = 40): string {
@@ -82,13 +75,6 @@ function requestCounts(log: string): RequestCounts | undefined {
   return undefined;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 
 // ---------------------------------------------------------------- the randomized operations
@@ -148,42 +134,7 @@ function testSeed(): number {
   return randomInt(0, 0xffffffff);
 }
 
-// ---------------------------------------------------------------- a writer that closes on cue
 
-interface HoldWriter {
-  /** Resolves once all data is written (the file still open). */
-  written: Promise<void>;
-  exited: Promise<{ code: number; stdout: string; stderr: string }>;
-  close(): void;
-  kill(): void;
-}
-
-function startHoldWriter(file: string, length: number, seed: number): HoldWriter {
-  const op: Op = { kind: 'write-hold', length, seed };
-  const child = spawn(process.execPath, [RANDOM_OPS, file, JSON.stringify(op)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const written = new Promise<void>((resolve, reject) => {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      if (stdout.includes('written\n')) resolve();
-    });
-    child.on('close', (code) => reject(new Error(`the writer exited (${code}) before it had written: ${stdout}${stderr}`)));
-    child.on('error', reject);
-  });
-  written.catch(() => undefined);
-  const exited = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
-  });
-  child.stdin.on('error', () => undefined);
-  return {
-    written,
-    exited,
-    close: () => { child.stdin.end('close\n'); },
-    kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); },
-  };
-}
 
 /** Every file below `p` (p itself when it is a file), or nothing when it is gone. */
 async function filesUnder(p: string): Promise<string[]> {
