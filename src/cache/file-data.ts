@@ -68,8 +68,21 @@ interface Waiter {
 }
 
 const MiB = 1024 * 1024;
-/** How far out of order a stream's requests may arrive and still count as sequential. */
-const STREAM_SLACK = 8 * PAGE_SIZE;
+/**
+ * How far out of order a stream's requests may arrive and still count as sequential: the
+ * kernel's read-ahead (1 MiB windows, see mount.ts, the next sent before the last is read)
+ * keeps up to about 2 MiB of requests in flight, in any order.
+ */
+const STREAM_SLACK = 16 * PAGE_SIZE;
+/**
+ * Our read-ahead starts once a stream is this long. Below it the kernel's own read-ahead covers
+ * the reader, and a single large random read (up to 1 MiB, arriving as 8 requests at once) is
+ * fetched as asked, in one GET, rather than taken for the start of a stream.
+ */
+const MIN_STREAM = 16 * PAGE_SIZE;
+/** A miss waits until no other miss came for this long (ms), or MAX_QUEUE_MS, to share a GET. */
+const QUIET_MS = 0.25;
+const MAX_QUEUE_MS = 1;
 const pageOf = (offset: number): number => Math.floor(offset / PAGE_SIZE);
 
 export class FileData implements PageOwner<Page> {
@@ -89,6 +102,7 @@ export class FileData implements PageOwner<Page> {
   private readonly fetches = new Map<number, Promise<PageBytes>>();
   private readonly queued = new Map<number, Waiter>();
   private queueTimer: NodeJS.Immediate | null = null;
+  private lastQueuedAt = 0;
   private spillFile: SpillFile | null = null;
   /** The current read stream: where it started and how far it has read. */
   private streamStart = 0;
@@ -206,9 +220,8 @@ export class FileData implements PageOwner<Page> {
   /**
    * Sequential readers get read-ahead; a random reader fetches only what it asks for. The
    * kernel's requests of one stream arrive up to a few pages out of order, so "sequential"
-   * means near where the stream is. The window is as long as the stream has been (up to
-   * --prefetchsize): one large random read, which reaches us as a run of 128 KiB requests,
-   * costs about its own length extra, while a long sequential reader soon gets the full window.
+   * means near where the stream is. Past MIN_STREAM the window is as long as the stream has
+   * been (up to --prefetchsize), so a long sequential reader soon gets the full window.
    */
   private notePattern(position: number, end: number): void {
     if (Math.abs(position - this.readEnd) > STREAM_SLACK) {
@@ -219,6 +232,7 @@ export class FileData implements PageOwner<Page> {
     }
     this.readEnd = Math.max(this.readEnd, end);
     if (this.env.prefetchBytes === 0) return;
+    if (this.readEnd - this.streamStart < MIN_STREAM) return;
     const window = Math.min(this.env.prefetchBytes, Math.max(2 * PAGE_SIZE, this.readEnd - this.streamStart));
     const target = Math.min(this.baseSize, this.readEnd + window);
     const from = Math.max(this.prefetchedTo, this.readEnd);
@@ -252,8 +266,26 @@ export class FileData implements PageOwner<Page> {
     p.catch(() => undefined);
     this.fetches.set(index, p);
     this.queued.set(index, waiter);
-    this.queueTimer ??= setImmediate(() => this.flushQueue());
+    this.lastQueuedAt = performance.now();
+    if (!this.queueTimer) {
+      const first = this.lastQueuedAt;
+      this.queueTimer = setImmediate(() => this.flushWhenQuiet(first));
+    }
     return p;
+  }
+
+  /**
+   * The pieces of one large read reach us one libfuse thread at a time, tens to hundreds of
+   * microseconds apart (libfuse starts a thread per concurrent request); a miss waits, turn by
+   * turn of the event loop, until the misses stop coming, so that they share one GET.
+   */
+  private flushWhenQuiet(first: number): void {
+    const now = performance.now();
+    if (now - this.lastQueuedAt < QUIET_MS && now - first < MAX_QUEUE_MS) {
+      this.queueTimer = setImmediate(() => this.flushWhenQuiet(first));
+      return;
+    }
+    this.flushQueue();
   }
 
   private flushQueue(): void {

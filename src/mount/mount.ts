@@ -1,6 +1,7 @@
 // fuse-native lifecycle: mount, notice when the kernel detaches us (fusermount -u, umount),
 // and on SIGTERM/SIGINT upload what is dirty before detaching. The process exits when the
 // mount is gone.
+import { promises as fsp } from 'node:fs';
 import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import { mountedPaths } from './mountpoint.js';
@@ -31,6 +32,13 @@ export interface MountHooks {
 }
 
 const WATCH_INTERVAL_MS = 300;
+/**
+ * The kernel's read-ahead for this mount. Its default, 128 KiB, makes one large read(2) reach
+ * us as a ramp of 128 KiB windows, each waiting for the last; at 1 MiB the kernel sends the
+ * pieces of a read up to 1 MiB at once and they share one GET. libfuse 2 cannot raise it
+ * (max_readahead only lowers it), so as root we set the mount's BDI through sysfs.
+ */
+const KERNEL_READAHEAD_KB = 1024;
 const LIBFUSE_OPTION_LIMIT = 1000;
 
 export class MountedFilesystem {
@@ -47,9 +55,22 @@ export class MountedFilesystem {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     this.fuse = fuse;
     this.log.info({ mountpoint: this.s.mountpoint, fuseOptions: this.s.fuseOptions }, 'mounted');
+    await this.raiseReadahead();
     this.watchForUnmount();
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
       process.on(signal, () => void this.stop(`signal ${signal}`));
+    }
+  }
+
+  private async raiseReadahead(): Promise<void> {
+    try {
+      const entry = (await mountedPaths()).get(this.s.mountpoint);
+      if (!entry) return;
+      await fsp.writeFile(`/sys/class/bdi/${entry.device}/read_ahead_kb`, `${KERNEL_READAHEAD_KB}\n`);
+      this.log.debug({ device: entry.device, kb: KERNEL_READAHEAD_KB }, 'kernel read-ahead raised');
+    } catch (err) {
+      // Not root, or no sysfs: reads still work, with the kernel's 128 KiB windows.
+      this.log.debug({ err: String(err) }, 'kernel read-ahead left at its default');
     }
   }
 

@@ -5,16 +5,22 @@ export class MountpointError extends Error {
   override name = 'MountpointError';
 }
 
+export interface MountEntry {
+  fstype: string;
+  /** "major:minor" of the mount's device: names its /sys/class/bdi entry. */
+  device: string;
+}
+
 /** Mount points from /proc/self/mountinfo (field 5, with the kernel's octal escapes undone). */
-export async function mountedPaths(): Promise<Map<string, string>> {
+export async function mountedPaths(): Promise<Map<string, MountEntry>> {
   const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  const mounts = new Map<string, string>();
+  const mounts = new Map<string, MountEntry>();
   for (const line of text.split('\n')) {
     const fields = line.split(' ');
     if (fields.length < 5) continue;
     const sep = fields.indexOf('-');
     const fstype = sep > 0 ? fields[sep + 1] ?? '' : '';
-    mounts.set(unescapeMountPath(fields[4]!), fstype);
+    mounts.set(unescapeMountPath(fields[4]!), { fstype, device: fields[2]! });
   }
   return mounts;
 }

@@ -216,23 +216,35 @@ function quote(etag: string): string {
  * transformToByteArray gathers the chunks and copies them again (a hot spot in CPU profiles
  * of large reads).
  */
-async function readBody(body: Readable, expected: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(expected);
-  let length = 0;
-  const extra: Buffer[] = [];
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    const room = expected - length;
-    if (chunk.length <= room) {
-      chunk.copy(out, length);
-    } else {
-      if (room > 0) chunk.copy(out, length, 0, room);
-      extra.push(chunk.subarray(Math.max(0, room)));
-    }
-    length += chunk.length;
-  }
-  // A server that sends more than asked (no range support) still yields every byte.
-  if (extra.length > 0) return Buffer.concat([out, ...extra]);
-  return length === expected ? out : out.subarray(0, length);
+/**
+ * The body of a GET in one buffer of the expected size. 'data' events rather than an async
+ * iterator: on the read hot path a promise per 64 KiB chunk is measurable CPU.
+ */
+function readBody(body: Readable, expected: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out = Buffer.allocUnsafe(expected);
+    let length = 0;
+    const extra: Buffer[] = [];
+    body.on('data', (chunk: Buffer) => {
+      const room = expected - length;
+      if (chunk.length <= room) {
+        chunk.copy(out, length);
+      } else {
+        if (room > 0) chunk.copy(out, length, 0, room);
+        extra.push(chunk.subarray(Math.max(0, room)));
+      }
+      length += chunk.length;
+    });
+    let ended = false;
+    body.once('error', reject);
+    body.once('close', () => { if (!ended) reject(new Error('the response body ended early')); });
+    body.once('end', () => {
+      ended = true;
+      // A server that sends more than asked (no range support) still yields every byte.
+      if (extra.length > 0) resolve(Buffer.concat([out, ...extra]));
+      else resolve(length === expected ? out : out.subarray(0, length));
+    });
+  });
 }
 
 function unquote(etag: string | undefined): string {

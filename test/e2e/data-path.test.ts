@@ -394,6 +394,40 @@ describe('the data path: memory-then-disk cache and parallel transfers never los
     }
   });
 
+  test('two cold 1 MiB read(2)s fetch about 2 MiB, not a ramp of read-ahead windows', { timeout: 300_000 }, async (t) => {
+    const key = 'one-read';
+    const data = randomBytes(8 * MiB);
+    await bucket.put(key, data);
+    const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+    try {
+      const m = await TestMount.start(bucket.name, 'one-read', []);
+      let stopped: { daemonExited: boolean; log: string };
+      let readahead: string;
+      let sums: string[];
+      try {
+        readahead = (await sh(`cat /sys/class/bdi/$(mountpoint -d ${q(m.path)})/read_ahead_kb`)).trim();
+        sums = (await sh(`for s in 2 7; do dd if=${q(m.p(key))} bs=1M skip=$s count=1 status=none | md5sum; done`))
+          .trim().split('\n').map((l) => l.split(' ')[0]!);
+      } finally {
+        stopped = await m.stop();
+      }
+      assert.equal(stopped.daemonExited, true, 'the daemon exited after fusermount -u');
+      assert.equal(readahead, '1024', "the daemon raised the mount's kernel read-ahead to 1 MiB");
+      assert.deepEqual(sums, [md5(data.subarray(2 * MiB, 3 * MiB)), md5(data.subarray(7 * MiB, 8 * MiB))], 'md5 of the bytes read');
+      const counts = requestCounts(stopped.log);
+      t.diagnostic(`request counts: ${JSON.stringify(counts)}`);
+      assert.ok(counts, `the daemon logs "request counts" at exit; daemon log:\n${logProblems(stopped.log)}`);
+      const gets = counts.byOperation['GetObjectCommand'] ?? 0;
+      // With the kernel's default 128 KiB read-ahead each read was a ramp of 4 GETs (256 KiB,
+      // 384 KiB, 512 KiB, 1 MiB), about 2 MiB fetched per 1 MiB read. How many GETs one read
+      // takes depends on how fast libfuse starts its threads, so the bytes are what we check.
+      assert.ok(gets >= 2 && gets <= 16, `two 1 MiB reads cost ${gets} GETs: ${JSON.stringify(counts.byOperation)}`);
+      assert.ok(counts.bytesReceived! <= 3 * MiB, `two 1 MiB reads fetched ${counts.bytesReceived} bytes (${gets} GETs)`);
+    } finally {
+      await deleteObject(key).catch(() => undefined);
+    }
+  });
+
   // ---- 6
   test('an upload that fails at close reports EIO; the data is saved later or kept for recovery', { timeout: 600_000 }, async (t) => {
     const key = 'unreachable';
