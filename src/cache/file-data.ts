@@ -53,7 +53,6 @@ export interface FileDataEnv {
   /** Read-ahead of a sequential reader, bytes (0: none). */
   prefetchBytes: number;
   /** GETs allowed in flight (--numtransfer): read-ahead splits its window into that many. */
-  parallelGets: number;
   /** -m: check whole-object downloads of single-part objects against their ETag. */
   verifyMd5: boolean;
   log: Logger;
@@ -235,12 +234,16 @@ export class FileData implements PageOwner<Page> {
     if (this.readEnd - this.streamStart < MIN_STREAM) return;
     const window = Math.min(this.env.prefetchBytes, Math.max(2 * PAGE_SIZE, this.readEnd - this.streamStart));
     const target = Math.min(this.baseSize, this.readEnd + window);
-    const from = Math.max(this.prefetchedTo, this.readEnd);
-    // Only in pieces worth a request; each piece is window / numtransfer (1 MiB to --bufsize),
-    // so that a full window keeps every transfer slot busy.
-    const share = Math.max(Math.min(window, MiB), Math.floor(window / this.env.parallelGets));
+    // From the page of this request on: a request the read-ahead has not reached yet rides on
+    // the read-ahead's GET instead of costing a GET of its own.
+    const from = Math.max(this.prefetchedTo, pageOf(position) * PAGE_SIZE);
+    if (from >= target) return;
+    // Only in pieces worth a request: half the window (1 MiB to --bufsize). Each GET costs a few
+    // ms of CPU in the SDK, so fewer, larger GETs read faster than one per transfer slot.
+    const share = Math.max(Math.min(window, MiB), Math.floor(window / 2));
     const step = Math.ceil(Math.min(this.env.chunkSize, share) / PAGE_SIZE) * PAGE_SIZE;
-    if (target - from < Math.min(step, target - this.readEnd) || from >= target) return;
+    const requestUncovered = from <= position;
+    if (!requestUncovered && target - from < step && target < this.baseSize) return;
     for (let c = from; c < target; c += step) this.fetchMissing(c, Math.min(c + step, target));
     this.prefetchedTo = target;
   }

@@ -91,7 +91,7 @@ export class Filesystem {
     this.budget = new MemoryBudget<Page>(s.maxcacheBytes);
     this.dataEnv = {
       store, budget: this.budget, diskdir: s.diskdir, downloads: pLimit(s.numtransfer), chunkSize: s.partSize,
-      prefetchBytes: s.prefetchBytes, parallelGets: s.numtransfer, verifyMd5: s.contentMD5, log,
+      prefetchBytes: s.prefetchBytes, verifyMd5: s.contentMD5, log,
     };
     this.uploader = new Uploader({ store, layout: new PartLayout(s.partSize), uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log });
   }

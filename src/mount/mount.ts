@@ -2,6 +2,7 @@
 // and on SIGTERM/SIGINT upload what is dirty before detaching. The process exits when the
 // mount is gone.
 import { promises as fsp } from 'node:fs';
+import { fixedBinding } from './fuse-binding.js'; // before fuse-native: it chooses the addon
 import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import { mountedPaths } from './mountpoint.js';
@@ -55,6 +56,7 @@ export class MountedFilesystem {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     this.fuse = fuse;
     this.log.info({ mountpoint: this.s.mountpoint, fuseOptions: this.s.fuseOptions }, 'mounted');
+    if (!fixedBinding) this.log.warn('fuse-native runs its prebuilt addon, which loses the mtime of utimens (touch -d, cp -a, tar): run npm run build');
     await this.raiseReadahead();
     this.watchForUnmount();
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Builds fuse-native's addon from its own source with our fixes, into dist/native/fuse-native
+// (src/mount/fuse-binding.ts points fuse-native there). `npm run build` runs it; it does nothing
+// when the build is up to date.
+//
+// Why not the bundled prebuild: fuse-native 2.2.6 hands utimens the access time twice (the
+// modification time is lost), so `touch -d`, `cp -a`, `tar x` and `rsync -a` would store wrong
+// mtimes. The fixes are textual replacements that must each match exactly once, so a new
+// fuse-native release that changes the code fails here loudly instead of building something else.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(root, 'package.json'));
+const source = path.dirname(require.resolve('fuse-native/package.json'));
+const out = path.join(root, 'dist', 'native', 'fuse-native');
+
+const FIXES = [
+  {
+    why: 'utimens: pass the modification time, not the access time again, as the mtime argument',
+    from: '  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)\n',
+    to: '  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)\n',
+  },
+];
+
+function fail(message) {
+  process.stderr.write(`build-native: ${message}\n`);
+  process.exit(1);
+}
+
+const files = ['fuse-native.c', 'semaphore.h', 'binding.gyp', 'package.json'];
+let code = readFileSync(path.join(source, 'fuse-native.c'), 'utf8');
+for (const fix of FIXES) {
+  const n = code.split(fix.from).length - 1;
+  if (n !== 1) fail(`the fix "${fix.why}" matches ${n} times in ${source}/fuse-native.c (expected 1): fuse-native changed?`);
+  code = code.replace(fix.from, fix.to);
+}
+const stamp = createHash('sha256').update(code).update(readFileSync(path.join(source, 'binding.gyp'))).update(process.version).digest('hex');
+const stampFile = path.join(out, 'build.stamp');
+if (existsSync(path.join(out, 'build', 'Release', 'fuse.node')) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) {
+  process.exit(0);
+}
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+for (const f of files) copyFileSync(path.join(source, f), path.join(out, f));
+writeFileSync(path.join(out, 'fuse-native.c'), code);
+
+// node-gyp comes with npm; headers come from the local Node installation (the machine has no
+// route to nodejs.org), found through npm's nodedir setting or the usual /usr prefix.
+const npmRoot = execFileSync('npm', ['root', '-g'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+const gyp = [path.join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')]
+  .find((p) => existsSync(p));
+if (!gyp) fail('node-gyp (bundled with npm) not found');
+let nodedir = '';
+try {
+  nodedir = execFileSync('npm', ['config', 'get', 'nodedir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+} catch { /* not set */ }
+if (!nodedir || nodedir === 'undefined' || nodedir === 'null') {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  nodedir = existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : '';
+}
+const args = [gyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+try {
+  // The addon's binding.gyp finds napi-macros and fuse-shared-library through node_modules.
+  execFileSync(process.execPath, args, { cwd: out, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') } });
+} catch (err) {
+  fail(`node-gyp failed (needs python3, make and a C compiler): ${String(err.stderr ?? err).trim().split('\n').slice(-5).join(' | ')}`);
+}
+if (!existsSync(path.join(out, 'build', 'Release', 'fuse.node'))) fail('node-gyp produced no fuse.node');
+writeFileSync(stampFile, stamp);
+process.stdout.write(`build-native: built ${path.relative(root, out)}/build/Release/fuse.node (${FIXES.length} fix)\n`);
