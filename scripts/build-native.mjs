@@ -25,6 +25,22 @@ const FIXES = [
     from: '  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)\n',
     to: '  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)\n',
   },
+  {
+    // libfuse 2 drops a utimensat() that sets only one of the times (touch -m, tar, rsync)
+    // unless the filesystem says it understands UTIME_OMIT.
+    why: 'utimens: ask libfuse for calls that set only one time (flag_utime_omit_ok)',
+    from: '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;\n',
+    to: '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;\n  ops.flag_utime_omit_ok = 1;\n',
+  },
+  {
+    // ... and then tells UTIME_OMIT and UTIME_NOW apart: 2^53 and 2^53 + 2 ms, exact in a double
+    // (src/fuse/operations.ts reads them); both used to come out as 1073 ms after the epoch.
+    why: 'utimens: UTIME_OMIT and UTIME_NOW as distinct values',
+    from: 'static uint64_t timespec_to_uint64 (const struct timespec* ts) {\n',
+    to: 'static uint64_t timespec_to_uint64 (const struct timespec* ts) {\n'
+      + '  if (ts->tv_nsec == UTIME_OMIT) return 9007199254740992ULL;\n'
+      + '  if (ts->tv_nsec == UTIME_NOW) return 9007199254740994ULL;\n',
+  },
 ];
 
 function fail(message) {
@@ -73,4 +89,4 @@ try {
 }
 if (!existsSync(path.join(out, 'build', 'Release', 'fuse.node'))) fail('node-gyp produced no fuse.node');
 writeFileSync(stampFile, stamp);
-process.stdout.write(`build-native: built ${path.relative(root, out)}/build/Release/fuse.node (${FIXES.length} fix)\n`);
+process.stdout.write(`build-native: built ${path.relative(root, out)}/build/Release/fuse.node (${FIXES.length} fixes)\n`);

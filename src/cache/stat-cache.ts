@@ -4,6 +4,7 @@
 // client creates shows up soon.
 import { LRUCache } from 'lru-cache';
 import type { Kind, Stat } from '../fs/attributes.js';
+import type { ObjectMetadata } from '../store/object-store.js';
 
 export interface CachedEntry {
   kind: Kind;
@@ -13,6 +14,10 @@ export interface CachedEntry {
   /** Directories: whether a marker object exists (implicit directories have none). */
   hasMarker: boolean;
   contentType?: string;
+  /** The object's user metadata as last seen (absent when only a listing told us of it). */
+  metadata?: ObjectMetadata;
+  /** When a request to the server last confirmed this entry (Date.now()). */
+  fetchedAt?: number;
 }
 
 export type CacheValue = CachedEntry | 'missing';

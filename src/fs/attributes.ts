@@ -80,6 +80,15 @@ export function statOf(kind: Kind, size: number, lastModified: Date, meta: Objec
   };
 }
 
+const ATTRIBUTE_NAMES = new Set(['mode', 'uid', 'gid', 'mtime']);
+
+/** User metadata other than the attributes: carried over when the attributes are rewritten. */
+export function extraMetadataOf(meta: ObjectMetadata | undefined): ObjectMetadata {
+  const extra: ObjectMetadata = {};
+  for (const [name, value] of Object.entries(meta ?? {})) if (!ATTRIBUTE_NAMES.has(name)) extra[name] = value;
+  return extra;
+}
+
 /** The metadata qsfs writes with an object, in the s3fs names. */
 export function metadataOf(mode: number, uid: number, gid: number, mtime: Date): ObjectMetadata {
   return { mode: String(mode), uid: String(uid), gid: String(gid), mtime: (mtime.getTime() / 1000).toFixed(3).replace(/\.?0+$/, '') };

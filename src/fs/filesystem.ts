@@ -1,19 +1,23 @@
 // POSIX semantics over objects. Knows paths, keys and errno; knows nothing about fuse-native.
 import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
-import type { ObjectStore, PutOptions } from '../store/object-store.js';
+import type { ObjectMetadata, ObjectStore, PutOptions } from '../store/object-store.js';
 import { StatCache, type CachedEntry } from '../cache/stat-cache.js';
 import { FileData, type FileDataEnv, type Page } from '../cache/file-data.js';
 import { MemoryBudget } from '../cache/memory-budget.js';
+import { DirListings } from '../cache/dir-listings.js';
 import { PartLayout } from '../transfer/part-layout.js';
 import { Uploader } from '../transfer/uploader.js';
 import { saveForRecovery } from './recovery.js';
+import { moveTree } from './tree-move.js';
+import { XATTR_CREATE, XATTR_REPLACE, isStoredXattrName, parseXattrs, storeXattrs } from './xattrs.js';
 import {
-  DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFREG, SYMLINK_CONTENT_TYPE,
-  kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
+  DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_CONTENT_TYPE,
+  extraMetadataOf, kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
 } from './attributes.js';
 import { FsError } from './errors.js';
-import { KeyMapper, baseName, isValidName, parentOf } from './keys.js';
+import { StoreError } from '../store/errors.js';
+import { KeyMapper, baseName, joinPath, parentOf, splitListing } from './keys.js';
 import { OpenFile } from './open-file.js';
 
 export interface FilesystemSettings {
@@ -51,6 +55,20 @@ export interface StatFs {
 }
 
 const STATFS_BLOCK = 1 << 20;
+/** Largest object copied by GET and PUT when the server refuses a server-side copy. */
+const COPY_FALLBACK_MAX = 64 * 1024 * 1024;
+/** Objects copied at once by a directory rename. */
+const MOVE_CONCURRENCY = 16;
+/** S3 allows 2 KiB of user metadata (names and values); our attributes need about 80 bytes. */
+const USER_METADATA_LIMIT = 2048;
+const ATTRIBUTES_RESERVE = 100;
+
+/** E2BIG when extended attributes would push the user metadata past S3's limit. */
+function checkMetadataSize(extra: ObjectMetadata): void {
+  let bytes = ATTRIBUTES_RESERVE;
+  for (const [name, value] of Object.entries(extra)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  if (bytes > USER_METADATA_LIMIT) throw new FsError('E2BIG');
+}
 const UINT32_MAX = 0xffffffff;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
@@ -58,11 +76,21 @@ const O_TRUNC = 0o1000;
 /** Closed files whose clean data stays cached for a reopen (their pages count against --maxcache). */
 const MAX_RECENT_FILES = 256;
 /**
- * How long a directory this mount created answers "no such name" without asking the server.
- * Short, since another client may add to it; long enough that `cp -r` or `tar x` into a
- * directory just made pays no lookup per file.
+ * Listings are kept as long as stat entries, but at most 5 minutes (rclone's --dir-cache-time),
+ * so that names another client adds show up in `ls` even with the default -e -1.
  */
-const LISTING_TTL_MS = 30_000;
+const MAX_LISTING_TTL_MS = 5 * 60_000;
+/**
+ * How long the listing of a directory this mount created answers "no such name" on its own:
+ * it started empty and this mount applies its own changes, so `cp -r` or `tar x` into a
+ * directory just made pays no lookup per file. Short, since another client may add to it.
+ */
+const NEW_DIRECTORY_TRUST_MS = 30_000;
+/** A cached entry fetched this recently is fresh enough to open by (close-to-open): `cat f`
+ *  looks f up and opens it at once, and one HEAD serves both. */
+const OPEN_REVALIDATE_MS = 1000;
+/** HEADs sent at once to learn the attributes of a directory just listed (`ls -l`). */
+const ATTRIBUTE_PREFETCH_CONCURRENCY = 32;
 
 export class Filesystem {
   private readonly keys: KeyMapper;
@@ -82,11 +110,14 @@ export class Filesystem {
   /** Clean data of files closed lately, reused when they are opened again unchanged. */
   private readonly recent = new Map<string, FileData>();
   /** Directories this mount created lately, with every child they have had since. */
-  private readonly listings = new Map<string, { names: Set<string>; expires: number }>();
+  private readonly dirs: DirListings;
+  private readonly attributePrefetch = pLimit(ATTRIBUTE_PREFETCH_CONCURRENCY);
 
   constructor(private readonly store: ObjectStore, private readonly s: FilesystemSettings, private readonly log: Logger) {
     this.keys = new KeyMapper(s.prefix);
     this.cache = new StatCache(s);
+    const statTtl = s.statexpire < 0 ? Infinity : s.statexpire * 60_000;
+    this.dirs = new DirListings({ ttlMs: Math.min(statTtl, MAX_LISTING_TTL_MS), maxDirs: 1000, maxNames: Math.max(1000, s.maxstat * 500) });
     this.defaults = { filemode: s.filemode, dirmode: s.dirmode, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     this.budget = new MemoryBudget<Page>(s.maxcacheBytes);
     this.dataEnv = {
@@ -119,7 +150,7 @@ export class Filesystem {
       return { kind: kindOf({ key: open.key, contentType: open.contentType, metadata: { mode: String(open.stat.mode) } }), stat: open.stat, etag: open.data.etag, hasMarker: false };
     }
     let found = this.cache.get(path);
-    if (found === undefined && this.knownMissing(path)) found = 'missing';
+    if (found === undefined && this.dirs.kindOf(parentOf(path), baseName(path)) === 'missing') found = 'missing';
     if (found === undefined) {
       // Concurrent lookups of one path (the kernel sends many) share one round of requests.
       let pending = this.lookups.get(path);
@@ -133,49 +164,100 @@ export class Filesystem {
     return found;
   }
 
-  /** A name absent from a directory we made: no request needed to know it is missing. */
-  private knownMissing(path: string): boolean {
-    const listing = this.listings.get(parentOf(path));
-    if (!listing) return false;
-    if (listing.expires < Date.now()) {
-      this.listings.delete(parentOf(path));
-      return false;
-    }
-    return !listing.names.has(baseName(path));
+  /** Keeps listings in step with this mount's own changes. */
+  private listed(path: string, kind: 'file' | 'dir' | null): void {
+    if (kind) this.dirs.added(parentOf(path), baseName(path), kind);
+    else this.dirs.removed(parentOf(path), baseName(path));
   }
 
-  /** Keeps complete listings in step with this mount's own changes. */
-  private listed(path: string, present: boolean): void {
-    const listing = this.listings.get(parentOf(path));
-    if (!listing) return;
-    if (present) listing.names.add(baseName(path));
-    else listing.names.delete(baseName(path));
-  }
-
-  /** HEAD the file key; failing that, the directory: its marker or any key below it. */
+  /**
+   * As few requests as we can. The parent's listing (fetched now when we have none and it fits
+   * in one page) says which single HEAD to send: the file's key or the directory's marker. A
+   * name absent from a listing fetched earlier may have been added by another client since, so
+   * it is probed with one narrow LIST, which settles a missing name in one request.
+   */
   private async fetchEntry(path: string): Promise<CachedEntry | 'missing'> {
-    const key = this.keys.fileKey(path);
-    const info = await this.store.head(key);
-    if (info) {
-      const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
-      const entry: CachedEntry = { kind, stat: statOf(kind, info.size, info.lastModified, info.metadata, this.defaults), etag: info.etag, hasMarker: false, contentType: info.contentType };
-      this.cache.set(path, entry);
-      return entry;
+    const dir = parentOf(path);
+    const name = baseName(path);
+    let kind = this.dirs.kindOf(dir, name);
+    if (kind === undefined && this.dirs.get(dir) === undefined) {
+      const listing = await this.listParent(dir);
+      if (listing) kind = listing.files.includes(name) ? 'file' : listing.dirs.includes(name) ? 'dir' : 'missing';
     }
-    const prefix = this.keys.dirPrefix(path);
-    const page = await this.store.listPage(prefix, undefined, undefined, 1);
-    const first = page.objects[0];
-    if (!first) {
+    if (kind === 'missing') {
       this.cache.setMissing(path);
       return 'missing';
     }
-    let entry: CachedEntry;
-    if (first.key === prefix) {
-      const marker = await this.store.head(prefix);
-      entry = { kind: 'dir', stat: statOf('dir', 0, marker?.lastModified ?? first.lastModified, marker?.metadata ?? {}, this.defaults), etag: '', hasMarker: true };
-    } else {
-      entry = { kind: 'dir', stat: statOf('dir', 0, first.lastModified, {}, this.defaults), etag: '', hasMarker: false };
+    if (kind === 'dir') return this.fetchDirectory(path, true);
+    if (kind === 'file') {
+      const entry = await this.fetchFile(path);
+      if (entry) return entry;
     }
+    return this.probe(path);
+  }
+
+  private async fetchFile(path: string): Promise<CachedEntry | null> {
+    const info = await this.store.head(this.keys.fileKey(path));
+    if (!info) return null;
+    const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
+    const entry: CachedEntry = {
+      kind, stat: statOf(kind, info.size, info.lastModified, info.metadata, this.defaults), etag: info.etag, hasMarker: false,
+      contentType: info.contentType, metadata: info.metadata, fetchedAt: Date.now(),
+    };
+    this.cache.set(path, entry);
+    return entry;
+  }
+
+  /** One LIST of the keys that start with the name: the object itself, the prefix below it, or neither. */
+  private async probe(path: string): Promise<CachedEntry | 'missing'> {
+    const key = this.keys.fileKey(path);
+    const page = await this.store.listPage(key, '/', undefined, 1000);
+    if (page.objects.some((o) => o.key === key)) {
+      const entry = await this.fetchFile(path);
+      if (entry) return entry;
+    }
+    if (page.prefixes.includes(`${key}/`)) return this.fetchDirectory(path, true);
+    if (page.continuationToken === undefined) {
+      this.cache.setMissing(path);
+      return 'missing';
+    }
+    // More than a page of names sharing this prefix: ask for each form directly.
+    return (await this.fetchFile(path)) ?? this.fetchDirectory(path, false);
+  }
+
+  /** One page of the directory's listing, kept when it is the whole of it. */
+  private async listParent(dir: string): Promise<{ files: string[]; dirs: string[] } | null> {
+    const prefix = this.keys.dirPrefix(dir);
+    const page = await this.store.listPage(prefix, '/', undefined, 1000);
+    if (page.continuationToken !== undefined) {
+      this.dirs.setTooBig(dir);
+      return null;
+    }
+    const { files, dirs } = splitListing(prefix, page.objects.map((o) => o.key), page.prefixes);
+    for (const [p, of] of this.openByPath) if (parentOf(p) === dir && !of.unlinked) files.push(baseName(p));
+    this.dirs.set(dir, files, dirs, 0);
+    return { files, dirs };
+  }
+
+  /** A directory: its marker's attributes, or an implicit one when keys exist below it. */
+  private async fetchDirectory(path: string, knownToExist: boolean): Promise<CachedEntry | 'missing'> {
+    const prefix = this.keys.dirPrefix(path);
+    let marker = await this.store.head(prefix);
+    let lastModified = marker?.lastModified;
+    if (!marker && !knownToExist) {
+      const page = await this.store.listPage(prefix, undefined, undefined, 1);
+      const first = page.objects[0];
+      if (!first) {
+        this.cache.setMissing(path);
+        return 'missing';
+      }
+      lastModified = first.lastModified;
+      if (first.key === prefix) marker = await this.store.head(prefix); // created meanwhile
+    }
+    const entry: CachedEntry = {
+      kind: 'dir', stat: statOf('dir', 0, marker?.lastModified ?? lastModified ?? this.mountedAt, marker?.metadata ?? {}, this.defaults),
+      etag: '', hasMarker: marker !== null && marker !== undefined, contentType: marker?.contentType, metadata: marker?.metadata ?? {}, fetchedAt: Date.now(),
+    };
     this.cache.set(path, entry);
     return entry;
   }
@@ -208,39 +290,56 @@ export class Filesystem {
 
   async readdir(path: string): Promise<string[]> {
     await this.requireDirectory(path);
+    const known = this.dirs.get(path);
+    if (known && known !== 'too-big') {
+      const names = [...new Set([...known.files, ...known.dirs])];
+      this.prefetchAttributes(path, names);
+      return ['.', '..', ...names];
+    }
     const prefix = this.keys.dirPrefix(path);
-    const names = new Set<string>();
     const limit = this.s.maxlist > 0 ? this.s.maxlist : Infinity;
+    const fileKeys: string[] = [];
+    const prefixes: string[] = [];
     let token: string | undefined;
     do {
       const page = await this.store.listPage(prefix, '/', token, 1000);
-      for (const o of page.objects) {
-        if (o.key !== prefix) this.addListedName(names, prefix, o.key.slice(prefix.length));
-      }
-      for (const p of page.prefixes) this.addListedName(names, prefix, p.slice(prefix.length, -1));
+      for (const o of page.objects) fileKeys.push(o.key);
+      prefixes.push(...page.prefixes);
       token = page.continuationToken;
-    } while (token !== undefined && names.size < limit);
+    } while (token !== undefined && fileKeys.length + prefixes.length < limit);
+    const { files, dirs } = splitListing(prefix, fileKeys, prefixes, (name) => this.warnInvalidName(prefix + name));
     // Files created here and not yet uploaded exist too.
     for (const [p, of] of this.openByPath) {
-      if (parentOf(p) === path && !of.unlinked) names.add(p.slice(p.lastIndexOf('/') + 1));
+      if (parentOf(p) === path && !of.unlinked) files.push(baseName(p));
     }
-    const list = [...names].slice(0, limit);
-    const known = this.listings.get(path);
-    if (known) known.names = new Set(list); // refresh what we know of a directory we made
+    const list = [...new Set([...files, ...dirs])].slice(0, limit);
+    if (token === undefined && list.length === new Set([...files, ...dirs]).size) this.dirs.set(path, files, dirs, 0);
     for (const name of list) {
-      const child = path === '/' ? `/${name}` : `${path}/${name}`;
+      const child = joinPath(path, name);
       if (this.cache.get(child) === 'missing') this.cache.delete(child);
     }
+    this.prefetchAttributes(path, list);
     return ['.', '..', ...list];
   }
 
-  private addListedName(names: Set<string>, prefix: string, name: string): void {
-    if (isValidName(name)) {
-      names.add(name);
-    } else if (!this.warnedNames.has(prefix + name)) {
-      this.warnedNames.add(prefix + name);
-      this.log.warn({ key: prefix + name }, 'skipping a key that cannot be a file name');
+  /**
+   * `ls -l` and `find` stat every name just listed, one at a time: their HEADs go out now, many
+   * at once, so that those stats find the answers waiting. Only as many as the stat cache holds.
+   */
+  private prefetchAttributes(dir: string, names: string[]): void {
+    if (this.s.statexpire === 0) return;
+    const room = Math.floor((this.s.maxstat * 1000) / 2);
+    for (const name of names.slice(0, room)) {
+      const child = joinPath(dir, name);
+      if (this.cache.get(child) !== undefined || this.lookups.has(child) || this.openByPath.has(child)) continue;
+      void this.attributePrefetch(() => this.lookupOrNull(child)).catch(() => undefined);
     }
+  }
+
+  private warnInvalidName(key: string): void {
+    if (this.warnedNames.has(key)) return;
+    this.warnedNames.add(key);
+    this.log.warn({ key }, 'skipping a key that cannot be a file name');
   }
 
   async mkdir(path: string, mode: number): Promise<void> {
@@ -251,9 +350,9 @@ export class Filesystem {
       contentType: DIRECTORY_CONTENT_TYPE,
       metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime),
     });
-    this.cache.set(path, { kind: 'dir', stat, etag: '', hasMarker: true });
-    this.listed(path, true);
-    this.listings.set(path, { names: new Set(), expires: Date.now() + LISTING_TTL_MS });
+    this.cache.set(path, { kind: 'dir', stat, etag: '', hasMarker: true, contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) });
+    this.listed(path, 'dir');
+    this.dirs.set(path, [], [], NEW_DIRECTORY_TRUST_MS);
   }
 
   async rmdir(path: string): Promise<void> {
@@ -270,8 +369,8 @@ export class Filesystem {
     await this.store.delete(prefix);
     this.cache.deleteTree(path);
     this.cache.setMissing(path);
-    this.listings.delete(path);
-    this.listed(path, false);
+    this.dirs.deleteTree(path);
+    this.listed(path, null);
   }
 
   // ---- files: open, read, write, close --------------------------------------------------
@@ -286,8 +385,26 @@ export class Filesystem {
     if (previous) previous.unlinked = true;
     this.openByPath.set(path, of);
     this.cache.delete(path);
-    this.listed(path, true);
+    this.listed(path, 'file');
     return this.addHandle(of);
+  }
+
+  /** mknod(2) of a regular file makes an empty object; devices, FIFOs and sockets cannot be objects. */
+  async mknod(path: string, mode: number): Promise<void> {
+    const type = mode & S_IFMT;
+    if (type !== 0 && type !== S_IFREG) throw new FsError('EPERM');
+    if (await this.lookupOrNull(path)) throw new FsError('EEXIST');
+    const fh = await this.create(path, mode);
+    try {
+      await this.flush(fh); // an upload error reaches the caller, as close would report it
+    } finally {
+      await this.release(fh);
+    }
+  }
+
+  /** Permission checks belong to the kernel (default_permissions); here only existence. */
+  async access(path: string): Promise<void> {
+    await this.lookup(path);
   }
 
   async open(path: string, flags: number): Promise<number> {
@@ -298,16 +415,23 @@ export class Filesystem {
       const entry = await this.lookup(path);
       if (entry.kind === 'dir') throw new FsError('EISDIR');
       // Close-to-open consistency: what another client wrote since we looked is what we read,
-      // and cached data is reused only while the object's ETag is unchanged.
+      // and cached data is reused only while the object's ETag is unchanged. An entry the
+      // server confirmed a moment ago (the kernel's lookup just before this open) will do.
       const key = this.keys.fileKey(path);
-      const info = await this.store.head(key);
-      if (!info) {
-        this.cache.setMissing(path);
-        throw new FsError('ENOENT');
+      let info: { etag: string; size: number; metadata: ObjectMetadata; contentType?: string; stat: Stat };
+      if (entry.fetchedAt !== undefined && Date.now() - entry.fetchedAt < OPEN_REVALIDATE_MS && entry.metadata) {
+        info = { etag: entry.etag, size: entry.stat.size, metadata: entry.metadata, contentType: entry.contentType, stat: { ...entry.stat } };
+      } else {
+        const head = await this.store.head(key);
+        if (!head) {
+          this.cache.setMissing(path);
+          throw new FsError('ENOENT');
+        }
+        const kind = kindOf(head) === 'symlink' ? 'symlink' : 'file';
+        info = { ...head, stat: statOf(kind, head.size, head.lastModified, head.metadata, this.defaults) };
+        this.cache.set(path, { kind, stat: info.stat, etag: head.etag, hasMarker: false, contentType: head.contentType, metadata: head.metadata, fetchedAt: Date.now() });
       }
-      const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
-      const stat = statOf(kind, info.size, info.lastModified, info.metadata, this.defaults);
-      this.cache.set(path, { kind, stat, etag: info.etag, hasMarker: false, contentType: info.contentType });
+      const stat = { ...info.stat };
       let data = this.recent.get(key);
       this.recent.delete(key);
       if (!data || data.etag !== info.etag || data.size !== info.size) {
@@ -315,6 +439,7 @@ export class Filesystem {
         data = new FileData(key, { etag: info.etag, size: info.size }, this.dataEnv);
       }
       of = new OpenFile(path, key, stat, info.contentType, data);
+      of.extraMetadata = extraMetadataOf(info.metadata);
       this.openByPath.set(path, of);
     }
     if (writing && (flags & O_TRUNC) !== 0) await this.truncateOpenFile(of, 0);
@@ -355,7 +480,7 @@ export class Filesystem {
 
   private putOptions(of: OpenFile): PutOptions {
     const contentType = (of.stat.mode & 0o170000) === S_IFLNK ? SYMLINK_CONTENT_TYPE : of.contentType;
-    return { metadata: metadataOf(of.stat.mode, of.stat.uid, of.stat.gid, of.stat.mtime), contentType };
+    return { metadata: { ...of.extraMetadata, ...metadataOf(of.stat.mode, of.stat.uid, of.stat.gid, of.stat.mtime) }, contentType };
   }
 
   async flush(fh: number): Promise<void> {
@@ -425,7 +550,8 @@ export class Filesystem {
     of.largestWrite = 0;
     of.isNew = false;
     this.unsaved.delete(of);
-    this.cache.set(of.path, { kind: 'file', stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false, contentType: options.contentType });
+    const kind = (of.stat.mode & 0o170000) === S_IFLNK ? 'symlink' : 'file';
+    this.cache.set(of.path, { kind, stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false, contentType: options.contentType, metadata: options.metadata });
   }
 
   // ---- changes by path ------------------------------------------------------------------
@@ -473,41 +599,96 @@ export class Filesystem {
     }
     this.forgetRecent(key);
     this.cache.setMissing(path);
-    this.listed(path, false);
+    this.listed(path, null);
   }
 
   async rename(from: string, to: string): Promise<void> {
     this.assertWritable();
     const source = await this.lookup(from);
-    // Directory rename moves every key below it: the kernel's fallback (EXDEV makes mv copy
-    // and delete) is correct until the parallel server-side move lands.
-    if (source.kind === 'dir') throw new FsError('EXDEV');
+    if (source.kind === 'dir') return this.renameDirectory(from, to, source);
     const target = await this.lookupOrNull(to);
     if (target?.kind === 'dir') throw new FsError('EISDIR');
     const fromKey = this.keys.fileKey(from);
     const toKey = this.keys.fileKey(to);
     const of = this.openByPath.get(from);
     if (of) await this.upload(of); // the object must hold the latest data before it is copied
-    await this.store.copy(fromKey, toKey);
+    await this.copyObject(fromKey, toKey);
     await this.store.delete(fromKey);
     const replaced = this.openByPath.get(to);
     if (replaced) {
       replaced.unlinked = true;
       this.openByPath.delete(to);
     }
-    if (of) {
-      this.openByPath.delete(from);
-      of.path = to;
-      of.key = toKey;
-      of.data.key = toKey;
-      this.openByPath.set(to, of);
-    }
+    if (of) this.movedOpenFile(of, to, toKey);
     this.forgetRecent(fromKey);
     this.forgetRecent(toKey);
     this.cache.setMissing(from);
     this.cache.set(to, source);
-    this.listed(from, false);
-    this.listed(to, true);
+    this.listed(from, null);
+    this.listed(to, 'file');
+  }
+
+  private movedOpenFile(of: OpenFile, to: string, toKey: string): void {
+    if (this.openByPath.get(of.path) === of) this.openByPath.delete(of.path);
+    of.path = to;
+    of.key = toKey;
+    of.data.key = toKey;
+    this.openByPath.set(to, of);
+  }
+
+  /**
+   * Server-side copy, keeping the metadata or (with `options`) replacing it. Where the server
+   * refuses to copy a key (RGW decodes '%' in the copy source twice), GET and PUT instead.
+   */
+  private async copyObject(from: string, to: string, options?: PutOptions): Promise<void> {
+    try {
+      await this.store.copy(from, to, options);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.kind === 'unsupported')) throw err;
+      const info = await this.store.head(from);
+      if (!info) throw new FsError('ENOENT');
+      if (info.size > COPY_FALLBACK_MAX) throw err;
+      const body = await this.store.getRange(from, 0, info.size);
+      await this.store.put(to, body, options ?? { contentType: info.contentType, metadata: info.metadata });
+    }
+  }
+
+  /**
+   * Moves the directory and everything below it (see tree-move.ts). POSIX: the target may be
+   * an empty directory (replaced) but not a non-empty one (ENOTEMPTY) nor a file (ENOTDIR).
+   */
+  private async renameDirectory(from: string, to: string, source: CachedEntry): Promise<void> {
+    const target = await this.lookupOrNull(to);
+    const toPrefix = this.keys.dirPrefix(to);
+    if (target) {
+      if (target.kind !== 'dir') throw new FsError('ENOTDIR');
+      const page = await this.store.listPage(toPrefix, undefined, undefined, 2);
+      if (page.objects.some((o) => o.key !== toPrefix) || this.openBelow(to).length > 0) throw new FsError('ENOTEMPTY');
+    }
+    const below = this.openBelow(from);
+    for (const of of below) await this.upload(of); // objects must hold the latest data first
+    const fromPrefix = this.keys.dirPrefix(from);
+    const move = await moveTree(this.store, fromPrefix, toPrefix, MOVE_CONCURRENCY, (a, b) => this.copyObject(a, b));
+    if (move.moved === 0 && !move.hadMarker && !target?.hasMarker) {
+      // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
+      await this.store.put(toPrefix, Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(source.stat.mode, source.stat.uid, source.stat.gid, source.stat.mtime) });
+    }
+    for (const of of below) this.movedOpenFile(of, to + of.path.slice(from.length), this.keys.fileKey(to + of.path.slice(from.length)));
+    for (const key of [...this.recent.keys()]) if (key.startsWith(fromPrefix) || key.startsWith(toPrefix)) this.forgetRecent(key);
+    this.dirs.deleteTree(from);
+    this.dirs.deleteTree(to);
+    this.cache.deleteTree(from);
+    this.cache.setMissing(from);
+    this.cache.deleteTree(to);
+    this.cache.set(to, { ...source, hasMarker: source.hasMarker || move.moved === 0 || (target?.hasMarker ?? false) });
+    this.listed(from, null);
+    this.listed(to, 'dir');
+  }
+
+  /** Open files at or below a directory path. */
+  private openBelow(dir: string): OpenFile[] {
+    const below = `${dir}/`;
+    return [...this.openByPath.entries()].filter(([p, of]) => p.startsWith(below) && !of.unlinked).map(([, of]) => of);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -515,9 +696,10 @@ export class Filesystem {
     if (await this.lookupOrNull(path)) throw new FsError('EEXIST');
     const body = Buffer.from(target);
     const stat = { ...this.newStat(S_IFLNK | 0o777, body.length) };
-    await this.store.put(this.keys.fileKey(path), body, { contentType: SYMLINK_CONTENT_TYPE, metadata: metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) });
-    this.cache.set(path, { kind: 'symlink', stat, etag: '', hasMarker: false, contentType: SYMLINK_CONTENT_TYPE });
-    this.listed(path, true);
+    const metadata = metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime);
+    const etag = await this.store.put(this.keys.fileKey(path), body, { contentType: SYMLINK_CONTENT_TYPE, metadata });
+    this.cache.set(path, { kind: 'symlink', stat, etag, hasMarker: false, contentType: SYMLINK_CONTENT_TYPE, metadata });
+    this.listed(path, 'file');
   }
 
   async readlink(path: string): Promise<string> {
@@ -526,30 +708,122 @@ export class Filesystem {
     return (await this.store.getRange(this.keys.fileKey(path), 0, entry.stat.size)).toString();
   }
 
-  /** Attribute changes are kept for open files; persisting them in metadata comes with the POSIX issue. */
   async chmod(path: string, mode: number): Promise<void> {
-    this.assertWritable();
-    const of = this.openByPath.get(path);
-    if (of) of.stat.mode = (of.stat.mode & 0o170000) | (mode & 0o7777);
-    else await this.lookup(path);
+    await this.changeAttributes(path, (stat) => { stat.mode = (stat.mode & S_IFMT) | (mode & 0o7777); });
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    this.assertWritable();
-    const of = this.openByPath.get(path);
-    if (of) {
-      if (uid !== UINT32_MAX && uid !== -1) of.stat.uid = uid;
-      if (gid !== UINT32_MAX && gid !== -1) of.stat.gid = gid;
-    } else {
-      await this.lookup(path);
-    }
+    await this.changeAttributes(path, (stat) => {
+      if (uid !== UINT32_MAX && uid !== -1) stat.uid = uid;
+      if (gid !== UINT32_MAX && gid !== -1) stat.gid = gid;
+    });
   }
 
-  async utimens(path: string, _atime: number, mtime: number): Promise<void> {
+  /**
+   * Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). The access time is
+   * not stored: keeping it would cost a request per read.
+   */
+  async utimens(path: string, mtime: number | undefined): Promise<void> {
+    if (mtime === undefined) {
+      this.assertWritable();
+      await this.lookup(path);
+      return;
+    }
+    await this.changeAttributes(path, (stat) => { stat.mtime = new Date(mtime); });
+  }
+
+  /**
+   * Changes attributes or extended attributes and stores them in the object's metadata with a
+   * server-side copy onto itself (never a re-upload of the data). A file open with changes not
+   * yet stored keeps them for its upload; an implicit directory gets a marker to hold them.
+   */
+  private async changeAttributes(path: string, change: (stat: Stat, extra: ObjectMetadata) => void): Promise<void> {
     this.assertWritable();
+    if (path === '/') return; // the mountpoint's attributes come from the mount options
     const of = this.openByPath.get(path);
-    if (of) of.stat.mtime = new Date(mtime);
-    else await this.lookup(path);
+    if (of) {
+      change(of.stat, of.extraMetadata);
+      checkMetadataSize(of.extraMetadata);
+      of.stat.ctime = new Date();
+      while (of.uploading) await of.uploading.catch(() => undefined);
+      if (of.pending) return; // the upload at close carries them
+      const options = this.putOptions(of);
+      await this.copyObject(of.key, of.key, options);
+      // What the next lookup answers once the file is closed (rsync fchmods read-only handles).
+      const kind = (of.stat.mode & S_IFMT) === S_IFLNK ? 'symlink' : 'file';
+      this.cache.set(path, { kind, stat: { ...of.stat, size: of.size, blocks: Math.ceil(of.size / 512) }, etag: of.data.etag, hasMarker: false, contentType: options.contentType, metadata: options.metadata });
+      return;
+    }
+    const entry = await this.lookup(path);
+    const isDir = entry.kind === 'dir';
+    const key = isDir ? this.keys.dirPrefix(path) : this.keys.fileKey(path);
+    let { metadata, contentType } = entry;
+    if (metadata === undefined && (!isDir || entry.hasMarker)) {
+      const info = await this.store.head(key);
+      if (!info) {
+        this.cache.delete(path);
+        throw new FsError('ENOENT');
+      }
+      ({ metadata, contentType } = info);
+    }
+    const stat = { ...entry.stat };
+    const extra = extraMetadataOf(metadata);
+    change(stat, extra);
+    checkMetadataSize(extra);
+    stat.ctime = new Date();
+    const newMetadata = { ...extra, ...metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) };
+    if (isDir) contentType ??= DIRECTORY_CONTENT_TYPE;
+    if (isDir && !entry.hasMarker) {
+      await this.store.put(key, Buffer.alloc(0), { contentType, metadata: newMetadata });
+    } else {
+      await this.copyObject(key, key, { contentType, metadata: newMetadata });
+    }
+    this.cache.set(path, { ...entry, stat, metadata: newMetadata, contentType, hasMarker: isDir ? true : entry.hasMarker });
+  }
+
+  // ---- extended attributes --------------------------------------------------------------
+
+  async getxattr(path: string, name: string): Promise<Buffer | null> {
+    if (!isStoredXattrName(name)) return null;
+    return parseXattrs(await this.userMetadata(path)).get(name) ?? null;
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    return [...parseXattrs(await this.userMetadata(path)).keys()];
+  }
+
+  async setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    if (!isStoredXattrName(name)) throw new FsError('ENOTSUP');
+    await this.changeAttributes(path, (_stat, extra) => {
+      const map = parseXattrs(extra);
+      if ((flags & XATTR_CREATE) !== 0 && map.has(name)) throw new FsError('EEXIST');
+      if ((flags & XATTR_REPLACE) !== 0 && !map.has(name)) throw new FsError('ENODATA');
+      map.set(name, Buffer.from(value));
+      storeXattrs(extra, map);
+    });
+  }
+
+  async removexattr(path: string, name: string): Promise<void> {
+    if (!isStoredXattrName(name)) throw new FsError('ENODATA');
+    await this.changeAttributes(path, (_stat, extra) => {
+      const map = parseXattrs(extra);
+      if (!map.delete(name)) throw new FsError('ENODATA');
+      storeXattrs(extra, map);
+    });
+  }
+
+  /** The user metadata of what is at `path` (a HEAD when only a listing told us about it). */
+  private async userMetadata(path: string): Promise<ObjectMetadata> {
+    if (path === '/') return {};
+    const of = this.openByPath.get(path);
+    if (of) return of.extraMetadata;
+    const entry = await this.lookup(path);
+    if (entry.metadata) return entry.metadata;
+    if (entry.kind === 'dir' && !entry.hasMarker) return {};
+    const info = await this.store.head(entry.kind === 'dir' ? this.keys.dirPrefix(path) : this.keys.fileKey(path));
+    if (!info) throw new FsError('ENOENT');
+    this.cache.set(path, { ...entry, metadata: info.metadata, contentType: info.contentType });
+    return info.metadata;
   }
 
   statfs(): StatFs {

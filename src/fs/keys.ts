@@ -36,3 +36,20 @@ export function isValidName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0')
     && Buffer.byteLength(name) <= MAX_NAME_BYTES;
 }
+
+/**
+ * The names in one page or more of a delimited listing of `prefix`: objects are files, common
+ * prefixes directories (the directory's own marker is neither). Keys that cannot be a name are
+ * left out and reported to `onInvalid`.
+ */
+export function splitListing(prefix: string, objectKeys: string[], prefixes: string[], onInvalid?: (name: string) => void): { files: string[]; dirs: string[] } {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const take = (name: string, into: string[]): void => {
+    if (isValidName(name)) into.push(name);
+    else onInvalid?.(name);
+  };
+  for (const key of objectKeys) if (key !== prefix) take(key.slice(prefix.length), files);
+  for (const p of prefixes) take(p.slice(prefix.length, -1), dirs);
+  return { files, dirs };
+}

@@ -2,6 +2,7 @@
 // and the handles that share it. Several open(2)s of one path share one OpenFile, so that a
 // reader sees what a writer wrote before either closes.
 import type { FileData } from '../cache/file-data.js';
+import type { ObjectMetadata } from '../store/object-store.js';
 import type { Stat } from './attributes.js';
 
 export class OpenFile {
@@ -15,6 +16,8 @@ export class OpenFile {
   /** Write requests and their largest size since the last upload (logged: FUSE request sizes matter). */
   writes = 0;
   largestWrite = 0;
+  /** User metadata besides the attributes (extended attributes, other tools' keys): kept on upload. */
+  extraMetadata: ObjectMetadata = {};
 
   constructor(
     public path: string,

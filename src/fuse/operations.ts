@@ -14,6 +14,17 @@ function errnoNumber(err: unknown): number {
   return -(constants.errno as Record<string, number>)[name === 'ENOTSUP' ? 'EOPNOTSUPP' : name]!;
 }
 
+/** How our build of fuse-native's addon (scripts/build-native.mjs) passes UTIME_OMIT and UTIME_NOW. */
+const UTIME_OMIT_MS = 2 ** 53;
+const UTIME_NOW_MS = 2 ** 53 + 2;
+
+/** A utimens time in ms: undefined for "leave it", now for UTIME_NOW. */
+function timeArgument(ms: number): number | undefined {
+  if (ms === UTIME_OMIT_MS) return undefined;
+  if (ms === UTIME_NOW_MS) return Date.now();
+  return ms;
+}
+
 export function createOperations(fs: Filesystem, log: Logger): Operations {
   /** Runs an operation; `answer` turns its value into the callback's arguments. */
   function run<T>(op: string, path: string, reply: Reply, work: () => Promise<T> | T, answer: (value: T) => unknown[] = () => [0]): void {
@@ -59,10 +70,16 @@ export function createOperations(fs: Filesystem, log: Logger): Operations {
     symlink: (target: string, path: string, cb: Reply) => run('symlink', path, cb, () => fs.symlink(target, path)),
     readlink: (path: string, cb: Reply) => run('readlink', path, cb, () => fs.readlink(path), (t) => [0, t]),
     link: (_from: string, to: string, cb: Reply) => run('link', to, cb, () => { throw new FsError('EPERM'); }),
-    mknod: (path: string, _mode: number, _dev: number, cb: Reply) => run('mknod', path, cb, () => { throw new FsError('EPERM'); }),
+    mknod: (path: string, mode: number, _dev: number, cb: Reply) => run('mknod', path, cb, () => fs.mknod(path, mode)),
+    access: (path: string, _mode: number, cb: Reply) => run('access', path, cb, () => fs.access(path)),
+    getxattr: (path: string, name: string, _position: number, cb: Reply) => run('getxattr', path, cb, () => fs.getxattr(path, name), (v) => [0, v]),
+    listxattr: (path: string, cb: Reply) => run('listxattr', path, cb, () => fs.listxattr(path), (names) => [0, names]),
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Reply) =>
+      run('setxattr', path, cb, () => fs.setxattr(path, name, value, flags)),
+    removexattr: (path: string, name: string, cb: Reply) => run('removexattr', path, cb, () => fs.removexattr(path, name)),
     chmod: (path: string, mode: number, cb: Reply) => run('chmod', path, cb, () => fs.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Reply) => run('chown', path, cb, () => fs.chown(path, uid, gid)),
-    utimens: (path: string, atime: number, mtime: number, cb: Reply) => run('utimens', path, cb, () => fs.utimens(path, atime, mtime)),
+    utimens: (path: string, _atime: number, mtime: number, cb: Reply) => run('utimens', path, cb, () => fs.utimens(path, timeArgument(mtime))),
     statfs: (path: string, cb: Reply) => run('statfs', path, cb, () => fs.statfs(), (st) => [0, st]),
   };
 }

@@ -26,6 +26,11 @@ export function buildFuseOptions(s: FuseOptionSettings): string[] {
     if (o === '' || MOUNT_ONLY_WORDS.has(o) || o.startsWith('x-') || o.startsWith('comment=')) continue;
     if (!opts.includes(o)) opts.push(o);
   }
+  // Other users may enter: the kernel holds them to the mode bits and owners we report (qsfs
+  // cannot check itself: fuse-native does not tell an operation who asked).
+  if ((opts.includes('allow_other') || opts.includes('allow_root')) && !opts.includes('default_permissions')) {
+    opts.push('default_permissions');
+  }
   return opts;
 }
 

@@ -37,10 +37,17 @@ describe('buildFuseOptions', () => {
   });
 
   test('real FUSE options are kept, in order, after the built-in ones', () => {
-    const user = ['allow_other', 'uid=1000', 'gid=1000', 'umask=022', 'ro'];
+    const user = ['uid=1000', 'gid=1000', 'umask=022', 'ro'];
     const opts = build(['_netdev', ...user, 'nofail']);
     assert.deepEqual(opts.slice(-user.length), user);
     assert.deepEqual(opts.slice(0, opts.length - user.length), build([]));
+  });
+
+  test('allow_other (or allow_root) brings default_permissions: the kernel checks the mode bits', () => {
+    assert.deepEqual(build(['allow_other']).slice(-2), ['allow_other', 'default_permissions']);
+    assert.ok(build(['allow_root']).includes('default_permissions'));
+    assert.equal(build(['allow_other', 'default_permissions']).filter((o) => o === 'default_permissions').length, 1);
+    assert.ok(!build([]).includes('default_permissions'));
   });
 
   test('fusedbg adds debug, once', () => {
