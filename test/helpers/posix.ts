@@ -1,0 +1,127 @@
+// Helpers for the POSIX workload and interoperability tests: shell quoting, line diffs for
+// failure messages, the daemon log's problems, and a mount that lives for one callback.
+import type { TestContext } from 'node:test';
+import { TestMount } from './mount.js';
+
+/** Single-quotes a string for bash. */
+export const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Non-empty lines of a command's output. */
+export const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
+
+/**
+ * A line diff (longest common subsequence) of two listings: "-" lines only in `expected`,
+ * "+" lines only in `actual`, with up to `context` unchanged lines around each change.
+ */
+export function lineDiff(expected: string[], actual: string[], context = 2): string {
+  const n = expected.length;
+  const m = actual.length;
+  // lcs[i][j]: length of the LCS of expected[i..] and actual[j..]
+  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i]![j] = expected[i] === actual[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+    }
+  }
+  const ops: Array<[' ' | '-' | '+', string]> = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && expected[i] === actual[j]) {
+      ops.push([' ', expected[i]!]);
+      i++;
+      j++;
+    } else if (j < m && (i === n || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
+      ops.push(['+', actual[j]!]);
+      j++;
+    } else {
+      ops.push(['-', expected[i]!]);
+      i++;
+    }
+  }
+  // Within a run of changes, pair each expected line with the seen line that replaced it.
+  for (let k = 0; k < ops.length;) {
+    if (ops[k]![0] === ' ') {
+      k++;
+      continue;
+    }
+    let end = k;
+    while (end < ops.length && ops[end]![0] !== ' ') end++;
+    const removed = ops.slice(k, end).filter(([op]) => op === '-');
+    const added = ops.slice(k, end).filter(([op]) => op === '+');
+    const paired: typeof ops = [];
+    for (let p = 0; p < Math.max(removed.length, added.length); p++) {
+      if (p < removed.length) paired.push(removed[p]!);
+      if (p < added.length) paired.push(added[p]!);
+    }
+    ops.splice(k, end - k, ...paired);
+    k = end;
+  }
+  const near = ops.map((_, k) => ops.slice(Math.max(0, k - context), k + context + 1).some(([op]) => op !== ' '));
+  const out: string[] = [];
+  let skipped = false;
+  for (const [k, [op, line]] of ops.entries()) {
+    if (!near[k]) {
+      skipped = true;
+      continue;
+    }
+    if (skipped) out.push('  ...');
+    skipped = false;
+    out.push(`${op} ${line}`);
+  }
+  if (skipped) out.push('  ...');
+  return out.join('\n');
+}
+
+/**
+ * The differences between two listings as a message ("" when they are equal): the diff, with
+ * "-" for what was expected and "+" for what was seen.
+ */
+export function listingMismatch(what: string, expected: string[], actual: string[]): string {
+  if (expected.length === actual.length && expected.every((l, k) => l === actual[k])) return '';
+  return `${what}: ${expected.length} lines expected, ${actual.length} seen; "-" expected, "+" seen:\n${lineDiff(expected, actual)}`;
+}
+
+/** Fails with the diff when two listings differ. */
+export function assertSameLines(actual: string[], expected: string[], what: string): void {
+  const mismatch = listingMismatch(what, expected, actual);
+  if (mismatch) throw new Error(mismatch);
+}
+
+/** The daemon log's warnings and errors (and the request counts), for a failing test's output. */
+export function logProblems(log: string, max = 40): string {
+  const all = log.split('\n').filter(Boolean);
+  const bad = all.filter((l) => {
+    try {
+      return ((JSON.parse(l) as { level?: number }).level ?? 0) >= 40;
+    } catch {
+      return true;
+    }
+  });
+  const counts = all.filter((l) => l.includes('"msg":"request counts"'));
+  const shown = [...bad.slice(-max), ...counts];
+  return shown.length ? shown.join('\n') : '(no warnings or errors in the daemon log)';
+}
+
+/**
+ * A qsfs mount of `bucket` for the length of `fn`, always unmounted afterwards; its daemon must
+ * exit on unmount, and its log's problems are shown when `fn` fails. Two calls in a row are a
+ * remount: the second mount starts with cold caches and sees only what reached the bucket.
+ */
+export async function withMount<T>(t: TestContext, bucket: string, label: string, fn: (m: TestMount) => Promise<T>, args: string[] = []): Promise<T> {
+  const m = await TestMount.start(bucket, label, args);
+  let result: T;
+  try {
+    result = await fn(m);
+  } catch (err) {
+    const { log } = await m.stop();
+    t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
+    throw err;
+  }
+  const { daemonExited, log } = await m.stop();
+  if (!daemonExited) {
+    t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
+    throw new Error(`the ${label} daemon did not exit after fusermount -u`);
+  }
+  return result;
+}
