@@ -7,6 +7,8 @@ export interface FuseOptionSettings {
   bucket: string;
   userOptions: string[];
   fusedbg: boolean;
+  /** --statexpire (minutes): 0 means no attribute caching, in the kernel either. */
+  statexpire?: number;
 }
 
 export function buildFuseOptions(s: FuseOptionSettings): string[] {
@@ -30,6 +32,13 @@ export function buildFuseOptions(s: FuseOptionSettings): string[] {
   // cannot check itself: fuse-native does not tell an operation who asked).
   if ((opts.includes('allow_other') || opts.includes('allow_root')) && !opts.includes('default_permissions')) {
     opts.push('default_permissions');
+  }
+  // The kernel caches attributes and names for 1 s by default, never longer than our own stat
+  // cache; with -e 0 (no caching) it must not cache either.
+  if (s.statexpire === 0) {
+    for (const o of ['attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0']) {
+      if (!hasFuseOption(opts, o.slice(0, o.indexOf('=')))) opts.push(o);
+    }
   }
   return opts;
 }

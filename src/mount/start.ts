@@ -32,7 +32,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   });
 
   const credentials = await loadCredentials(o.credentials).catch(rethrowAs(CredentialsError));
-  const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg });
+  const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, statexpire: o.statexpire });
   await checkMountpoint(o.mountpoint, hasFuseOption(fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
   await fsp.mkdir(o.diskdir, { recursive: true, mode: 0o700 })
     .catch((err: unknown) => { throw new StartupError(`cannot create the cache directory ${o.diskdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); });

@@ -43,6 +43,13 @@ describe('buildFuseOptions', () => {
     assert.deepEqual(opts.slice(0, opts.length - user.length), build([]));
   });
 
+  test('-e 0 turns off the kernel caches too, unless -o sets them', () => {
+    const off = buildFuseOptions({ bucket: 'b', userOptions: ['attr_timeout=5'], fusedbg: false, statexpire: 0 });
+    assert.ok(off.includes('attr_timeout=5') && !off.includes('attr_timeout=0'));
+    assert.ok(off.includes('entry_timeout=0') && off.includes('negative_timeout=0'));
+    assert.ok(!buildFuseOptions({ bucket: 'b', userOptions: [], fusedbg: false, statexpire: 5 }).some((o) => o.includes('timeout')));
+  });
+
   test('allow_other (or allow_root) brings default_permissions: the kernel checks the mode bits', () => {
     assert.deepEqual(build(['allow_other']).slice(-2), ['allow_other', 'default_permissions']);
     assert.ok(build(['allow_root']).includes('default_permissions'));
