@@ -17,7 +17,7 @@ import {
 } from './attributes.js';
 import { FsError } from './errors.js';
 import { StoreError } from '../store/errors.js';
-import { KeyMapper, baseName, joinPath, parentOf, splitListing } from './keys.js';
+import { KeyMapper, MAX_NAME_BYTES, baseName, joinPath, parentOf, splitListing } from './keys.js';
 import { OpenFile } from './open-file.js';
 
 export interface FilesystemSettings {
@@ -62,6 +62,14 @@ const MOVE_CONCURRENCY = 16;
 /** S3 allows 2 KiB of user metadata (names and values); our attributes need about 80 bytes. */
 const USER_METADATA_LIMIT = 2048;
 const ATTRIBUTES_RESERVE = 100;
+
+/**
+ * ENAMETOOLONG past 255 bytes (what statfs reports as namemax; the kernel allows FUSE 1024):
+ * such a key would be created, then hidden from listings as a name no file can have.
+ */
+function checkNameLength(path: string): void {
+  if (Buffer.byteLength(baseName(path)) > MAX_NAME_BYTES) throw new FsError('ENAMETOOLONG');
+}
 
 /** E2BIG when extended attributes would push the user metadata past S3's limit. */
 function checkMetadataSize(extra: ObjectMetadata): void {
@@ -143,6 +151,7 @@ export class Filesystem {
   /** What is at `path`, or ENOENT. Open files answer from memory, others from the cache or the bucket. */
   private async lookup(path: string): Promise<CachedEntry> {
     if (path === '/') return this.rootEntry();
+    checkNameLength(path);
     const open = this.openByPath.get(path);
     if (open) {
       open.stat.size = open.size;
@@ -377,6 +386,7 @@ export class Filesystem {
 
   async create(path: string, mode: number): Promise<number> {
     this.assertWritable();
+    checkNameLength(path);
     const stat = this.newStat(S_IFREG | (mode & 0o7777), 0);
     const key = this.keys.fileKey(path);
     this.forgetRecent(key);
@@ -830,7 +840,7 @@ export class Filesystem {
     const blocks = Math.min(UINT32_MAX, Math.floor((this.s.fscap * 1024 ** 3) / STATFS_BLOCK));
     return {
       bsize: STATFS_BLOCK, frsize: STATFS_BLOCK, blocks, bfree: blocks, bavail: blocks,
-      files: UINT32_MAX, ffree: UINT32_MAX, favail: UINT32_MAX, fsid: 0, flag: 0, namemax: 255,
+      files: UINT32_MAX, ffree: UINT32_MAX, favail: UINT32_MAX, fsid: 0, flag: 0, namemax: MAX_NAME_BYTES,
     };
   }
 

@@ -29,7 +29,8 @@ export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
 }
 
-const MAX_NAME_BYTES = 255;
+/** Longest name in bytes (NAME_MAX; statfs reports it as namemax). */
+export const MAX_NAME_BYTES = 255;
 
 /** Whether a listed name can be shown as a POSIX file name; keys that cannot are skipped. */
 export function isValidName(name: string): boolean {

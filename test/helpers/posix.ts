@@ -1,7 +1,9 @@
 // Helpers for the POSIX workload and interoperability tests: shell quoting, line diffs for
-// failure messages, the daemon log's problems, and a mount that lives for one callback.
+// failure messages, the daemon log's problems, a mount that lives for one callback, and child
+// processes that report an exact errno (python3) or run as an unprivileged user.
 import type { TestContext } from 'node:test';
 import { TestMount } from './mount.js';
+import { run, type RunResult } from './shell.js';
 
 /** Single-quotes a string for bash. */
 export const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -124,4 +126,31 @@ export async function withMount<T>(t: TestContext, bucket: string, label: string
     throw new Error(`the ${label} daemon did not exit after fusermount -u`);
   }
   return result;
+}
+
+/**
+ * Runs python3 statements (arguments in sys.argv[1:]) in a child process. Answers what they
+ * printed followed by "OK" when they finished, or by the errno name of the OSError they raised
+ * ("EEXIST", "ENOTEMPTY"...): the exact errno of one system call, which shell tools only
+ * paraphrase.
+ */
+export async function pyErrno(statements: string, ...args: string[]): Promise<string> {
+  const body = statements.split('\n').filter((l) => l.trim() !== '');
+  const indent = Math.min(...body.map((l) => /^ */.exec(l)![0].length));
+  const script = [
+    'import errno, os, stat, sys',
+    'try:',
+    ...body.map((l) => `    ${l.slice(indent)}`),
+    "    print('OK')",
+    'except OSError as e:',
+    '    print(errno.errorcode.get(e.errno, str(e.errno)))',
+  ].join('\n');
+  const r = await run('python3', ['-c', script, ...args], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`python3 failed (exit ${r.code}):\n${script}\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Runs a bash script as the user nobody (group nogroup, no supplementary groups). */
+export function shAsNobody(script: string): Promise<RunResult> {
+  return run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'bash', '-uo', 'pipefail', '-c', `cd / && ${script}`], { timeoutMs: 60_000 });
 }
