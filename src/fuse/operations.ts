@@ -6,6 +6,7 @@ import type { Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../fs/filesystem.js';
 import { FsError, errnoOf } from '../fs/errors.js';
+import { isStoredXattrName } from '../fs/xattrs.js';
 
 type Reply = (result: number, ...values: unknown[]) => void;
 
@@ -72,7 +73,12 @@ export function createOperations(fs: Filesystem, log: Logger): Operations {
     link: (_from: string, to: string, cb: Reply) => run('link', to, cb, () => { throw new FsError('EPERM'); }),
     mknod: (path: string, mode: number, _dev: number, cb: Reply) => run('mknod', path, cb, () => fs.mknod(path, mode)),
     access: (path: string, _mode: number, cb: Reply) => run('access', path, cb, () => fs.access(path)),
-    getxattr: (path: string, name: string, _position: number, cb: Reply) => run('getxattr', path, cb, () => fs.getxattr(path, name), (v) => [0, v]),
+    // The kernel asks for security.capability before every write(2) (FUSE never marks an
+    // inode "no security attributes"): answered here at once, without a promise or a lookup.
+    getxattr: (path: string, name: string, _position: number, cb: Reply) => {
+      if (!isStoredXattrName(name)) return cb(0, null);
+      run('getxattr', path, cb, () => fs.getxattr(path, name), (v) => [0, v]);
+    },
     listxattr: (path: string, cb: Reply) => run('listxattr', path, cb, () => fs.listxattr(path), (names) => [0, names]),
     setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Reply) =>
       run('setxattr', path, cb, () => fs.setxattr(path, name, value, flags)),
