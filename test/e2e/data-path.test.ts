@@ -20,6 +20,7 @@ import { mountedMd5, mountedSize, startHoldWriter, withTimeout, type HoldWriter 
 import { mulberry32 } from '../../scripts/benchmark/random-plan.js';
 import { run, sh } from '../helpers/shell.js';
 import { applyOp, dataFor, type Op } from '../helpers/random-ops.js';
+import { logProblems } from '../helpers/posix.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB; // -b 5
@@ -39,21 +40,6 @@ async function fileMd5(...files: string[]): Promise<string> {
 }
 
 
-
-/** The daemon log's warnings and errors (and the request counts), for a failing test's output. */
-function logProblems(log: string, max = 40): string {
-  const lines = log.split('\n').filter(Boolean);
-  const bad = lines.filter((l) => {
-    try {
-      return ((JSON.parse(l) as { level?: number }).level ?? 0) >= 40;
-    } catch {
-      return true;
-    }
-  });
-  const counts = lines.filter((l) => l.includes('"msg":"request counts"'));
-  const shown = [...bad.slice(-max), ...counts];
-  return shown.length ? shown.join('\n') : '(no warnings or errors in the daemon log)';
-}
 
 interface RequestCounts {
   total: number;

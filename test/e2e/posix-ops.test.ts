@@ -12,7 +12,7 @@ import path from 'node:path';
 import { TestBucket } from '../helpers/s3.js';
 import { sleep, type TestMount } from '../helpers/mount.js';
 import { sh, shResult } from '../helpers/shell.js';
-import { assertSameLines, lines, pyErrno, q, shAsNobody, withMount } from '../helpers/posix.js';
+import { assertSameLines, lines, requireCommands, pyErrno, q, shAsNobody, withMount } from '../helpers/posix.js';
 
 const md5hex = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 
@@ -39,8 +39,7 @@ describe('POSIX operations through a real mount', () => {
   let local: string; // scratch files, never on a mount
 
   before(async () => {
-    const missing = (await shResult('for c in python3 setfattr getfattr setpriv truncate mkfifo find md5sum; do command -v "$c" >/dev/null || echo "$c"; done')).stdout.trim();
-    if (missing) throw new Error(`these tests need ${missing.split('\n').join(', ')} installed (.ci/run installs them)`);
+    await requireCommands('python3', 'setfattr', 'getfattr', 'setpriv', 'truncate', 'mkfifo', 'find', 'md5sum');
     bucket = await TestBucket.create('posix-ops');
     local = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-posix-ops-local-'));
   });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { TestBucket } from '../helpers/s3.js';
 import { sleep } from '../helpers/mount.js';
 import { sh, shResult } from '../helpers/shell.js';
-import { assertSameLines, lines, q, withMount } from '../helpers/posix.js';
+import { assertSameLines, lines, requireCommands, q, withMount } from '../helpers/posix.js';
 
 const md5hex = (b: Buffer | string): string => createHash('md5').update(b).digest('hex');
 
@@ -48,8 +48,7 @@ describe('POSIX workloads through a real mount', () => {
   let local: string; // scratch files, never on a mount
 
   before(async () => {
-    const missing = (await shResult('for c in tar rsync git python3 find xargs; do command -v "$c" >/dev/null || echo "$c"; done')).stdout.trim();
-    if (missing) throw new Error(`these tests need ${missing.split('\n').join(', ')} installed (.ci/run installs them)`);
+    await requireCommands('tar', 'rsync', 'git', 'python3', 'find', 'xargs');
     bucket = await TestBucket.create('posix');
     local = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-posix-local-'));
   });

@@ -3,7 +3,7 @@
 // processes that report an exact errno (python3) or run as an unprivileged user.
 import type { TestContext } from 'node:test';
 import { TestMount } from './mount.js';
-import { run, type RunResult } from './shell.js';
+import { run, shResult, type RunResult } from './shell.js';
 
 /** Single-quotes a string for bash. */
 export const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -153,4 +153,10 @@ export async function pyErrno(statements: string, ...args: string[]): Promise<st
 /** Runs a bash script as the user nobody (group nogroup, no supplementary groups). */
 export function shAsNobody(script: string): Promise<RunResult> {
   return run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'bash', '-uo', 'pipefail', '-c', `cd / && ${script}`], { timeoutMs: 60_000 });
+}
+
+/** Throws unless every command is on PATH (CI installs them; a missing one must fail, not skip). */
+export async function requireCommands(...commands: string[]): Promise<void> {
+  const missing = (await shResult(`for c in ${commands.join(' ')}; do command -v "$c" >/dev/null || echo "$c"; done`)).stdout.trim();
+  if (missing) throw new Error(`these tests need ${missing.split('\n').join(', ')} installed (.ci/run installs them)`);
 }
