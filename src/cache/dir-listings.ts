@@ -25,14 +25,10 @@ export interface DirListingSettings {
 }
 
 export class DirListings {
-  private readonly map = new Map<string, ListingValue & object>();
+  private readonly map = new Map<string, Listing>();
   private readonly tooBig = new Map<string, number>();
 
   constructor(private readonly s: DirListingSettings) {}
-
-  get maxNames(): number {
-    return this.s.maxNames;
-  }
 
   /** The directory's listing while fresh; 'too-big' when it was too large to keep. */
   get(dir: string): ListingValue | undefined {
@@ -41,7 +37,7 @@ export class DirListings {
       if (big > Date.now()) return 'too-big';
       this.tooBig.delete(dir);
     }
-    const l = this.map.get(dir) as Listing | undefined;
+    const l = this.map.get(dir);
     if (!l) return undefined;
     if (l.expires <= Date.now()) {
       this.map.delete(dir);
@@ -84,13 +80,13 @@ export class DirListings {
 
   /** This mount created `name` in `dir` (a file wins over a directory of the same name). */
   added(dir: string, name: string, kind: 'file' | 'dir'): void {
-    const l = this.map.get(dir) as Listing | undefined;
+    const l = this.map.get(dir);
     if (!l) return;
     (kind === 'file' ? l.files : l.dirs).add(name);
   }
 
   removed(dir: string, name: string, kind: 'file' | 'dir' | 'both' = 'both'): void {
-    const l = this.map.get(dir) as Listing | undefined;
+    const l = this.map.get(dir);
     if (!l) return;
     if (kind !== 'dir') l.files.delete(name);
     if (kind !== 'file') l.dirs.delete(name);

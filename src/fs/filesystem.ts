@@ -243,7 +243,7 @@ export class Filesystem {
       return null;
     }
     const { files, dirs } = splitListing(prefix, page.objects.map((o) => o.key), page.prefixes);
-    for (const [p, of] of this.openByPath) if (parentOf(p) === dir && !of.unlinked) files.push(baseName(p));
+    files.push(...this.pendingNamesIn(dir));
     this.dirs.set(dir, files, dirs, 0);
     return { files, dirs };
   }
@@ -265,7 +265,7 @@ export class Filesystem {
     }
     const entry: CachedEntry = {
       kind: 'dir', stat: statOf('dir', 0, marker?.lastModified ?? lastModified ?? this.mountedAt, marker?.metadata ?? {}, this.defaults),
-      etag: '', hasMarker: marker !== null && marker !== undefined, contentType: marker?.contentType, metadata: marker?.metadata ?? {}, fetchedAt: Date.now(),
+      etag: '', hasMarker: marker !== null, contentType: marker?.contentType, metadata: marker?.metadata ?? {}, fetchedAt: Date.now(),
     };
     this.cache.set(path, entry);
     return entry;
@@ -317,18 +317,21 @@ export class Filesystem {
       token = page.continuationToken;
     } while (token !== undefined && fileKeys.length + prefixes.length < limit);
     const { files, dirs } = splitListing(prefix, fileKeys, prefixes, (name) => this.warnInvalidName(prefix + name));
-    // Files created here and not yet uploaded exist too.
-    for (const [p, of] of this.openByPath) {
-      if (parentOf(p) === path && !of.unlinked) files.push(baseName(p));
-    }
-    const list = [...new Set([...files, ...dirs])].slice(0, limit);
-    if (token === undefined && list.length === new Set([...files, ...dirs]).size) this.dirs.set(path, files, dirs, 0);
+    files.push(...this.pendingNamesIn(path));
+    const all = [...new Set([...files, ...dirs])];
+    const list = all.slice(0, limit);
+    if (token === undefined && list.length === all.length) this.dirs.set(path, files, dirs, 0);
     for (const name of list) {
       const child = joinPath(path, name);
       if (this.cache.get(child) === 'missing') this.cache.delete(child);
     }
     this.prefetchAttributes(path, list);
     return ['.', '..', ...list];
+  }
+
+  /** Files created in `dir` and not yet uploaded: they exist too. */
+  private pendingNamesIn(dir: string): string[] {
+    return [...this.openByPath].filter(([p, of]) => parentOf(p) === dir && !of.unlinked).map(([p]) => baseName(p));
   }
 
   /**
@@ -428,28 +431,22 @@ export class Filesystem {
       // and cached data is reused only while the object's ETag is unchanged. An entry the
       // server confirmed a moment ago (the kernel's lookup just before this open) will do.
       const key = this.keys.fileKey(path);
-      let info: { etag: string; size: number; metadata: ObjectMetadata; contentType?: string; stat: Stat };
-      if (entry.fetchedAt !== undefined && Date.now() - entry.fetchedAt < OPEN_REVALIDATE_MS && entry.metadata) {
-        info = { etag: entry.etag, size: entry.stat.size, metadata: entry.metadata, contentType: entry.contentType, stat: { ...entry.stat } };
-      } else {
-        const head = await this.store.head(key);
-        if (!head) {
-          this.cache.setMissing(path);
-          throw new FsError('ENOENT');
-        }
-        const kind = kindOf(head) === 'symlink' ? 'symlink' : 'file';
-        info = { ...head, stat: statOf(kind, head.size, head.lastModified, head.metadata, this.defaults) };
-        this.cache.set(path, { kind, stat: info.stat, etag: head.etag, hasMarker: false, contentType: head.contentType, metadata: head.metadata, fetchedAt: Date.now() });
+      const fresh = entry.fetchedAt !== undefined && Date.now() - entry.fetchedAt < OPEN_REVALIDATE_MS && entry.metadata
+        ? entry
+        : await this.fetchFile(path);
+      if (!fresh) {
+        this.cache.setMissing(path);
+        throw new FsError('ENOENT');
       }
-      const stat = { ...info.stat };
+      const size = fresh.stat.size;
       let data = this.recent.get(key);
       this.recent.delete(key);
-      if (!data || data.etag !== info.etag || data.size !== info.size) {
+      if (!data || data.etag !== fresh.etag || data.size !== size) {
         data?.discard();
-        data = new FileData(key, { etag: info.etag, size: info.size }, this.dataEnv);
+        data = new FileData(key, { etag: fresh.etag, size }, this.dataEnv);
       }
-      of = new OpenFile(path, key, stat, info.contentType, data);
-      of.extraMetadata = extraMetadataOf(info.metadata);
+      of = new OpenFile(path, key, { ...fresh.stat }, fresh.contentType, data);
+      of.extraMetadata = extraMetadataOf(fresh.metadata);
       this.openByPath.set(path, of);
     }
     if (writing && (flags & O_TRUNC) !== 0) await this.truncateOpenFile(of, 0);
@@ -489,7 +486,7 @@ export class Filesystem {
   }
 
   private putOptions(of: OpenFile): PutOptions {
-    const contentType = (of.stat.mode & 0o170000) === S_IFLNK ? SYMLINK_CONTENT_TYPE : of.contentType;
+    const contentType = of.kind === 'symlink' ? SYMLINK_CONTENT_TYPE : of.contentType;
     return { metadata: { ...of.extraMetadata, ...metadataOf(of.stat.mode, of.stat.uid, of.stat.gid, of.stat.mtime) }, contentType };
   }
 
@@ -560,8 +557,15 @@ export class Filesystem {
     of.largestWrite = 0;
     of.isNew = false;
     this.unsaved.delete(of);
-    const kind = (of.stat.mode & 0o170000) === S_IFLNK ? 'symlink' : 'file';
-    this.cache.set(of.path, { kind, stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false, contentType: options.contentType, metadata: options.metadata });
+    this.cacheOpenFile(of, size, etag, options);
+  }
+
+  /** What a lookup answers for the file once it is closed: its attributes as just stored. */
+  private cacheOpenFile(of: OpenFile, size: number, etag: string, stored: PutOptions): void {
+    this.cache.set(of.path, {
+      kind: of.kind, stat: { ...of.stat, size, blocks: Math.ceil(size / 512) }, etag, hasMarker: false,
+      contentType: stored.contentType, metadata: stored.metadata,
+    });
   }
 
   // ---- changes by path ------------------------------------------------------------------
@@ -679,18 +683,22 @@ export class Filesystem {
     for (const of of below) await this.upload(of); // objects must hold the latest data first
     const fromPrefix = this.keys.dirPrefix(from);
     const move = await moveTree(this.store, fromPrefix, toPrefix, MOVE_CONCURRENCY, (a, b) => this.copyObject(a, b));
-    if (move.moved === 0 && !move.hadMarker && !target?.hasMarker) {
-      // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
+    // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
+    const markerNeeded = move.moved === 0 && !move.hadMarker && !target?.hasMarker;
+    if (markerNeeded) {
       await this.store.put(toPrefix, Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(source.stat.mode, source.stat.uid, source.stat.gid, source.stat.mtime) });
     }
-    for (const of of below) this.movedOpenFile(of, to + of.path.slice(from.length), this.keys.fileKey(to + of.path.slice(from.length)));
+    for (const of of below) {
+      const moved = to + of.path.slice(from.length);
+      this.movedOpenFile(of, moved, this.keys.fileKey(moved));
+    }
     for (const key of [...this.recent.keys()]) if (key.startsWith(fromPrefix) || key.startsWith(toPrefix)) this.forgetRecent(key);
     this.dirs.deleteTree(from);
     this.dirs.deleteTree(to);
     this.cache.deleteTree(from);
     this.cache.setMissing(from);
     this.cache.deleteTree(to);
-    this.cache.set(to, { ...source, hasMarker: source.hasMarker || move.moved === 0 || (target?.hasMarker ?? false) });
+    this.cache.set(to, { ...source, hasMarker: move.hadMarker || markerNeeded || (target?.hasMarker ?? false) });
     this.listed(from, null);
     this.listed(to, 'dir');
   }
@@ -759,9 +767,7 @@ export class Filesystem {
       if (of.pending) return; // the upload at close carries them
       const options = this.putOptions(of);
       await this.copyObject(of.key, of.key, options);
-      // What the next lookup answers once the file is closed (rsync fchmods read-only handles).
-      const kind = (of.stat.mode & S_IFMT) === S_IFLNK ? 'symlink' : 'file';
-      this.cache.set(path, { kind, stat: { ...of.stat, size: of.size, blocks: Math.ceil(of.size / 512) }, etag: of.data.etag, hasMarker: false, contentType: options.contentType, metadata: options.metadata });
+      this.cacheOpenFile(of, of.size, of.data.etag, options); // rsync fchmods read-only handles
       return;
     }
     const entry = await this.lookup(path);

@@ -3,7 +3,7 @@
 // reader sees what a writer wrote before either closes.
 import type { FileData } from '../cache/file-data.js';
 import type { ObjectMetadata } from '../store/object-store.js';
-import type { Stat } from './attributes.js';
+import { S_IFLNK, S_IFMT, type Stat } from './attributes.js';
 
 export class OpenFile {
   refs = 0;
@@ -27,6 +27,10 @@ export class OpenFile {
     readonly data: FileData,
   ) {
     this.isNew = data.etag === '' && data.size === 0 && data.remoteSize === 0;
+  }
+
+  get kind(): 'file' | 'symlink' {
+    return (this.stat.mode & S_IFMT) === S_IFLNK ? 'symlink' : 'file';
   }
 
   get size(): number {

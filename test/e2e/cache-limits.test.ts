@@ -17,6 +17,7 @@ import { TcpForwarder } from '../helpers/tcp-forwarder.js';
 import { mountedMd5, mountedSize, startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { run, sh, shResult } from '../helpers/shell.js';
 import { dataFor } from '../helpers/random-ops.js';
+import { logProblems, withMount as withBucketMount } from '../helpers/posix.js';
 
 const MiB = 1024 * 1024;
 
@@ -81,17 +82,6 @@ function logRecords(log: string): LogRecord[] {
   return out;
 }
 
-/** The daemon log's warnings and errors, for a failing test's output. */
-function logProblems(log: string, max = 40): string {
-  const lines = log.split('\n').filter(Boolean).filter((l) => {
-    try {
-      return ((JSON.parse(l) as LogRecord).level ?? 0) >= 40;
-    } catch {
-      return true;
-    }
-  });
-  return lines.length ? lines.slice(-max).join('\n') : '(no warnings or errors in the daemon log)';
-}
 
 
 
@@ -116,22 +106,9 @@ describe('cache limits: spill to disk, a full disk, recovery at unmount', () => 
     return (await bucket.head(key)) ? bucket.get(key) : null;
   }
 
-  /** A mount for the length of fn; its daemon must exit on unmount; its log is shown on failure. */
-  async function withMount<T>(t: TestContext, label: string, args: string[], fn: (m: TestMount) => Promise<T>): Promise<T> {
-    const m = await TestMount.start(bucket.name, label, args);
-    let result: T;
-    try {
-      result = await fn(m);
-    } catch (err) {
-      const { log } = await m.stop();
-      t.diagnostic(`daemon log of the ${label} mount (${args.join(' ')}):\n${logProblems(log)}`);
-      throw err;
-    }
-    const { daemonExited, log } = await m.stop();
-    if (!daemonExited) t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
-    assert.equal(daemonExited, true, `the ${label} daemon exited after fusermount -u`);
-    return result;
-  }
+  /** A mount of this suite's bucket for the length of fn (see withMount in helpers/posix.ts). */
+  const withMount = <T>(t: TestContext, label: string, args: string[], fn: (m: TestMount) => Promise<T>): Promise<T> =>
+    withBucketMount(t, bucket.name, label, fn, args);
 
   // ---- 1
   test('a 24 MiB write through a 1 MiB memory cache spills to the disk cache, which is emptied at close', { timeout: 600_000 }, async (t) => {

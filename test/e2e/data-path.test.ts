@@ -20,7 +20,7 @@ import { mountedMd5, mountedSize, startHoldWriter, withTimeout, type HoldWriter 
 import { mulberry32 } from '../../scripts/benchmark/random-plan.js';
 import { run, sh } from '../helpers/shell.js';
 import { applyOp, dataFor, type Op } from '../helpers/random-ops.js';
-import { logProblems } from '../helpers/posix.js';
+import { logProblems, withMount as withBucketMount } from '../helpers/posix.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB; // -b 5
@@ -164,22 +164,9 @@ describe('the data path: memory-then-disk cache and parallel transfers never los
     await bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }));
   }
 
-  /** A mount for the length of fn; its daemon must exit on unmount; its log is shown on failure. */
-  async function withMount<T>(t: TestContext, label: string, args: string[], fn: (m: TestMount) => Promise<T>): Promise<T> {
-    const m = await TestMount.start(bucket.name, label, args);
-    let result: T;
-    try {
-      result = await fn(m);
-    } catch (err) {
-      const { log } = await m.stop();
-      t.diagnostic(`daemon log of the ${label} mount (${args.join(' ')}):\n${logProblems(log)}`);
-      throw err;
-    }
-    const { daemonExited, log } = await m.stop();
-    if (!daemonExited) t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
-    assert.equal(daemonExited, true, `the ${label} daemon exited after fusermount -u`);
-    return result;
-  }
+  /** A mount of this suite's bucket for the length of fn (see withMount in helpers/posix.ts). */
+  const withMount = <T>(t: TestContext, label: string, args: string[], fn: (m: TestMount) => Promise<T>): Promise<T> =>
+    withBucketMount(t, bucket.name, label, fn, args);
 
   // ---- 1
   describe('md5 round trips through a -b 5 mount (5 MiB parts)', () => {

@@ -7,14 +7,13 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { resolveEndpoint } from '../../src/config/endpoint.js';
-import { createS3Client, type S3ClientBundle } from '../../src/store/s3-client.js';
+import type { S3ClientBundle } from '../../src/store/s3-client.js';
 import { S3ObjectStore } from '../../src/store/s3-store.js';
 import { Filesystem, type FilesystemSettings } from '../../src/fs/filesystem.js';
 import { FsError, type Errno } from '../../src/fs/errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../src/fs/attributes.js';
-import { testEndpoint } from '../helpers/rgw-env.js';
 import { TestBucket } from '../helpers/s3.js';
+import { storeClient } from '../helpers/store-client.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -24,18 +23,6 @@ const O_RDWR = 2;
 const O_TRUNC = 0o1000;
 const MiB = 1 << 20;
 const KiB = 1 << 10;
-
-function bundleFor(): S3ClientBundle {
-  const e = testEndpoint();
-  return createS3Client({
-    endpoint: resolveEndpoint({ zone: 'us-east-1', host: '127.0.0.1', protocol: 'http', port: e.port, pathstyle: false }),
-    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey, source: 'test' },
-    retries: 1,
-    reqtimeout: 30,
-    numtransfer: 4,
-    logRequests: false,
-  }, logger);
-}
 
 /** assert.rejects predicate: an FsError with this errno. */
 function fsError(errno: Errno) {
@@ -88,7 +75,7 @@ describe('Filesystem', () => {
 
   /** A Filesystem on the test bucket with its own client (so its request counts are its own). */
   async function newFs(overrides: Partial<FilesystemSettings> = {}): Promise<{ fs: Filesystem; s: FilesystemSettings; b: S3ClientBundle }> {
-    const b = bundleFor();
+    const b = storeClient();
     bundles.push(b);
     const s = await settings(overrides);
     return { fs: new Filesystem(new S3ObjectStore(b.client, bucket.name), s, logger), s, b };
@@ -99,7 +86,7 @@ describe('Filesystem', () => {
 
   before(async () => {
     bucket = await TestBucket.create('fs-filesystem');
-    bundle = bundleFor();
+    bundle = storeClient();
     bundles.push(bundle);
     s = await settings();
     fs = new Filesystem(new S3ObjectStore(bundle.client, bucket.name), s, logger);

@@ -1,6 +1,7 @@
 // Helpers for the POSIX workload and interoperability tests: shell quoting, line diffs for
 // failure messages, the daemon log's problems, a mount that lives for one callback, and child
 // processes that report an exact errno (python3) or run as an unprivileged user.
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { TestMount } from './mount.js';
 import { run, shResult, type RunResult } from './shell.js';
@@ -117,14 +118,12 @@ export async function withMount<T>(t: TestContext, bucket: string, label: string
     result = await fn(m);
   } catch (err) {
     const { log } = await m.stop();
-    t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
+    t.diagnostic(`daemon log of the ${label} mount (${args.join(' ')}):\n${logProblems(log)}`);
     throw err;
   }
   const { daemonExited, log } = await m.stop();
-  if (!daemonExited) {
-    t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
-    throw new Error(`the ${label} daemon did not exit after fusermount -u`);
-  }
+  if (!daemonExited) t.diagnostic(`daemon log of the ${label} mount:\n${logProblems(log)}`);
+  assert.equal(daemonExited, true, `the ${label} daemon exited after fusermount -u`);
   return result;
 }
 

@@ -7,38 +7,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { pino, type Logger } from 'pino';
-import { resolveEndpoint } from '../../src/config/endpoint.js';
-import { createS3Client, type S3ClientBundle } from '../../src/store/s3-client.js';
+import { pino } from 'pino';
+import type { S3ClientBundle } from '../../src/store/s3-client.js';
 import { S3ObjectStore } from '../../src/store/s3-store.js';
-import { StoreError, toStoreError, type StoreErrorKind } from '../../src/store/errors.js';
-import { testEndpoint } from '../helpers/rgw-env.js';
+import { StoreError, toStoreError } from '../../src/store/errors.js';
 import { TestBucket } from '../helpers/s3.js';
+import { storeClient, storeError } from '../helpers/store-client.js';
 
 const MiB = 1024 * 1024;
-const silent = pino({ level: 'silent' });
-
-/** A client built the way the daemon builds it. */
-function bundleFor(opts: { port?: number; logger?: Logger; logRequests?: boolean } = {}): S3ClientBundle {
-  const e = testEndpoint();
-  return createS3Client({
-    endpoint: resolveEndpoint({ zone: 'us-east-1', host: '127.0.0.1', protocol: 'http', port: opts.port ?? e.port, pathstyle: false }),
-    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey, source: 'test' },
-    retries: 1,
-    reqtimeout: 30,
-    numtransfer: 4,
-    logRequests: opts.logRequests ?? false,
-  }, opts.logger ?? silent);
-}
-
-function storeError(kind: StoreErrorKind, extra?: (e: StoreError) => void) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof StoreError, `expected a StoreError, got ${String(err)}`);
-    assert.equal(err.kind, kind, `kind of "${err.message}"`);
-    extra?.(err);
-    return true;
-  };
-}
 
 function md5hex(b: Buffer | string): string {
   return createHash('md5').update(b).digest('hex');
@@ -62,7 +38,7 @@ describe('S3ObjectStore multipart', () => {
 
   before(async () => {
     bucket = await TestBucket.create('multipart');
-    bundle = bundleFor();
+    bundle = storeClient();
     store = new S3ObjectStore(bundle.client, bucket.name);
   });
 
@@ -345,7 +321,7 @@ describe('S3ObjectStore multipart', () => {
           done();
         },
       });
-      const logged = bundleFor({ logger: pino({ level: 'info' }, sink), logRequests: true });
+      const logged = storeClient({ logger: pino({ level: 'info' }, sink), logRequests: true });
       try {
         const s = new S3ObjectStore(logged.client, bucket.name);
         const key = 'mp/logged.bin';
@@ -403,7 +379,7 @@ describe('S3ObjectStore multipart', () => {
 
     async function withStore(fn: (s: S3ObjectStore) => Promise<void>): Promise<void> {
       seen = [];
-      const b = bundleFor({ port });
+      const b = storeClient({ port });
       try {
         await fn(new S3ObjectStore(b.client, 'some-bucket'));
       } finally {

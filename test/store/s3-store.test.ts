@@ -3,37 +3,11 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { pino } from 'pino';
-import { resolveEndpoint } from '../../src/config/endpoint.js';
-import { createS3Client, type S3ClientBundle } from '../../src/store/s3-client.js';
+import type { S3ClientBundle } from '../../src/store/s3-client.js';
 import { S3ObjectStore } from '../../src/store/s3-store.js';
-import { StoreError, type StoreErrorKind } from '../../src/store/errors.js';
-import { testEndpoint } from '../helpers/rgw-env.js';
 import { TestBucket } from '../helpers/s3.js';
+import { storeClient, storeError } from '../helpers/store-client.js';
 
-const logger = pino({ level: 'silent' });
-
-/** A client built the way the daemon builds it. */
-function bundleFor(opts: { port?: number; secret?: string; reqtimeout?: number } = {}): S3ClientBundle {
-  const e = testEndpoint();
-  return createS3Client({
-    endpoint: resolveEndpoint({ zone: 'us-east-1', host: '127.0.0.1', protocol: 'http', port: opts.port ?? e.port, pathstyle: false }),
-    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: opts.secret ?? e.secretAccessKey, source: 'test' },
-    retries: 1,
-    reqtimeout: opts.reqtimeout ?? 30,
-    numtransfer: 4,
-    logRequests: false,
-  }, logger);
-}
-
-function storeError(kind: StoreErrorKind, extra?: (e: StoreError) => void) {
-  return (err: unknown): boolean => {
-    assert.ok(err instanceof StoreError, `expected a StoreError, got ${String(err)}`);
-    assert.equal(err.kind, kind, `kind of "${err.message}"`);
-    extra?.(err);
-    return true;
-  };
-}
 
 function md5(b: Buffer | string): string {
   return createHash('md5').update(b).digest('hex');
@@ -52,7 +26,7 @@ describe('S3ObjectStore', () => {
 
   before(async () => {
     bucket = await TestBucket.create('s3-store');
-    bundle = bundleFor();
+    bundle = storeClient();
     store = new S3ObjectStore(bundle.client, bucket.name);
   });
 
@@ -74,7 +48,7 @@ describe('S3ObjectStore', () => {
 
     test('a wrong secret: access-denied, and the secret is not in the message', async () => {
       const wrongSecret = 'WRONG-SECRET-0123456789abcdef';
-      const bad = bundleFor({ secret: wrongSecret });
+      const bad = storeClient({ secret: wrongSecret });
       try {
         const s = new S3ObjectStore(bad.client, bucket.name);
         await assert.rejects(s.checkBucket(), storeError('access-denied', (e) => {
@@ -88,7 +62,7 @@ describe('S3ObjectStore', () => {
     });
 
     test('a port nobody listens on: unreachable', async () => {
-      const dead = bundleFor({ port: 1, reqtimeout: 5 });
+      const dead = storeClient({ port: 1, reqtimeout: 5 });
       try {
         const s = new S3ObjectStore(dead.client, bucket.name);
         await assert.rejects(s.checkBucket(), storeError('unreachable', (e) => assert.equal(e.status, undefined)));
