@@ -41,7 +41,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   const s3 = createS3Client({
     endpoint, credentials, retries: o.retries, reqtimeout: o.reqtimeout, numtransfer: o.numtransfer, logRequests: o.curldbg,
   }, logger);
-  const store = new S3ObjectStore(s3.client, o.bucket);
+  const store = new S3ObjectStore(s3, o.bucket);
   try {
     await store.checkBucket(AbortSignal.timeout(BUCKET_CHECK_TIMEOUT_MS));
   } catch (err) {

@@ -8,6 +8,7 @@ import type { Endpoint } from '../config/endpoint.js';
 import type { Credentials } from '../config/credentials.js';
 import type { Logger } from '../log.js';
 import { RequestStats } from './request-stats.js';
+import { SignedHttp } from './signed-http.js';
 
 export interface S3ClientSettings {
   endpoint: Endpoint;
@@ -23,6 +24,8 @@ export interface S3ClientSettings {
 
 export interface S3ClientBundle {
   client: S3Client;
+  /** The lean path for hot object requests; shares the client's sockets and counters. */
+  http: SignedHttp;
   stats: RequestStats;
   destroy(): void;
 }
@@ -34,9 +37,11 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
   // Keep-alive saves a TCP (and TLS) handshake per request; the socket count covers the
   // transfers in flight plus metadata requests running beside them.
   const agentOptions = { keepAlive: true, maxSockets: Math.max(16, s.numtransfer * 4), keepAliveMsecs: 15000 };
+  const httpAgent = new http.Agent(agentOptions);
+  const httpsAgent = new https.Agent(agentOptions);
   const requestHandler = new NodeHttpHandler({
-    httpAgent: new http.Agent(agentOptions),
-    httpsAgent: new https.Agent(agentOptions),
+    httpAgent,
+    httpsAgent,
     connectionTimeout: Math.min(CONNECT_TIMEOUT_MS, s.reqtimeout * 1000),
     socketTimeout: s.reqtimeout * 1000,
   });
@@ -53,11 +58,25 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
   });
   const stats = new RequestStats();
   addRequestAccounting(client, stats, s.logRequests ? logger : undefined);
-  addUnsignedPayload(client);
+  const signedHttp = new SignedHttp({
+    endpoint: s.endpoint,
+    credentials: s.credentials,
+    agent: s.endpoint.url.startsWith('https:') ? httpsAgent : httpAgent,
+    retries: s.retries,
+    reqtimeout: s.reqtimeout,
+    connectTimeoutMs: Math.min(CONNECT_TIMEOUT_MS, s.reqtimeout * 1000),
+    stats,
+    requestLog: s.logRequests ? logger : undefined,
+  });
   return {
     client,
+    http: signedHttp,
     stats,
-    destroy: () => client.destroy(),
+    destroy: () => {
+      client.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
   };
 }
 
@@ -95,28 +114,6 @@ function bytesSent(request: AttemptArgs['request']): number {
 function bytesReceived(method: string | undefined, response: AttemptResponse | undefined): number {
   if (method === 'HEAD' || response === undefined) return 0;
   return lengthHeader(response.headers);
-}
-
-const UNSIGNED_BODY_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
-
-/**
- * Data bodies are sent as UNSIGNED-PAYLOAD, as the SDK itself does for every streamed body:
- * signing a Buffer body means a SHA-256 of all of it on the event loop (about 0.9 s of CPU per
- * GiB here), which slows every FUSE request queued behind it. The request itself stays signed;
- * with -m each body carries Content-MD5, which the server checks.
- */
-function addUnsignedPayload(client: S3Client): void {
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const headers = (args as AttemptArgs).request?.headers;
-      if (headers && UNSIGNED_BODY_COMMANDS.has(context.commandName ?? '')
-        && !Object.keys(headers).some((h) => h.toLowerCase() === 'x-amz-content-sha256')) {
-        headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-      }
-      return next(args);
-    },
-    { step: 'build', name: 'qsfsUnsignedPayload', priority: 'low' },
-  );
 }
 
 /**

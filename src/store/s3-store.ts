@@ -1,16 +1,28 @@
 // ObjectStore on @aws-sdk/client-s3: each method is one S3 request (plus the SDK's retries),
 // with S3 errors turned into StoreErrors that say what failed.
 import type { Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
 import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
-  PutObjectCommand, UploadPartCommand, UploadPartCopyCommand, type S3Client,
+  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { StoreError, toStoreError } from './errors.js';
-import type { ListPage, ObjectInfo, ObjectStore, PutBody, PutOptions, UploadedPart } from './object-store.js';
+import type { ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutBody, PutOptions, UploadedPart } from './object-store.js';
+import type { SignedHttp } from './signed-http.js';
+
+/** The two request paths of a mount (see signed-http.ts for why there are two). */
+export interface StoreClients {
+  client: S3Client;
+  http: SignedHttp;
+}
 
 export class S3ObjectStore implements ObjectStore {
-  constructor(private readonly client: S3Client, readonly bucket: string) {}
+  private readonly client: S3Client;
+  private readonly http: SignedHttp;
+
+  constructor(clients: StoreClients, readonly bucket: string) {
+    this.client = clients.client;
+    this.http = clients.http;
+  }
 
   async checkBucket(signal?: AbortSignal): Promise<void> {
     try {
@@ -25,14 +37,14 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | null> {
     try {
-      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const r = await this.http.send(this.bucket, { operation: 'HeadObjectCommand', method: 'HEAD', key, response: 'none' }, `HEAD ${key}`);
       return {
         key,
-        size: r.ContentLength ?? 0,
-        etag: unquote(r.ETag),
-        lastModified: r.LastModified ?? new Date(0),
-        contentType: r.ContentType,
-        metadata: lowerKeys(r.Metadata),
+        size: Number(r.headers['content-length'] ?? 0) || 0,
+        etag: unquote(r.headers.etag),
+        lastModified: parseDate(r.headers['last-modified']),
+        contentType: r.headers['content-type'],
+        metadata: userMetadata(r.headers),
       };
     } catch (err) {
       const e = toStoreError(err, `HEAD ${key}`);
@@ -43,42 +55,30 @@ export class S3ObjectStore implements ObjectStore {
 
   async getRange(key: string, start: number, end: number): Promise<Buffer> {
     if (end <= start) return Buffer.alloc(0);
+    const range = `bytes=${start}-${end - 1}`;
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
-      return await readBody(r.Body as Readable, end - start);
+      const r = await this.http.send(this.bucket, {
+        operation: 'GetObjectCommand', method: 'GET', key, headers: { range }, range, response: 'buffer', expectedLength: end - start,
+      }, `GET ${key} ${range}`);
+      return r.body ?? Buffer.alloc(0);
     } catch (err) {
       // Asking past the end of an object (it shrank since we looked) reads as end of file.
-      const e = toStoreError(err, `GET ${key} bytes=${start}-${end - 1}`);
+      const e = toStoreError(err, `GET ${key} ${range}`);
       if (e.status === 416) return Buffer.alloc(0);
       throw e;
     }
   }
 
   async getStream(key: string): Promise<Readable> {
-    try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return r.Body as Readable;
-    } catch (err) {
-      throw toStoreError(err, `GET ${key}`);
-    }
+    const r = await this.http.send(this.bucket, { operation: 'GetObjectCommand', method: 'GET', key, response: 'stream' }, `GET ${key}`);
+    return r.stream as Readable;
   }
 
   async put(key: string, body: PutBody, options: PutOptions = {}): Promise<string> {
-    const isBuffer = Buffer.isBuffer(body);
-    try {
-      const r = await this.client.send(new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: isBuffer ? body : body.stream,
-        ContentLength: isBuffer ? body.length : body.length,
-        ContentType: options.contentType,
-        Metadata: options.metadata,
-        ContentMD5: options.contentMD5,
-      }));
-      return unquote(r.ETag);
-    } catch (err) {
-      throw toStoreError(err, `PUT ${key}`);
-    }
+    const r = await this.http.send(this.bucket, {
+      operation: 'PutObjectCommand', method: 'PUT', key, body, headers: objectHeaders(options), response: 'none',
+    }, `PUT ${key}`);
+    return unquote(r.headers.etag);
   }
 
   async listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number): Promise<ListPage> {
@@ -99,21 +99,21 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void> {
-    try {
-      await this.client.send(new CopyObjectCommand({
-        Bucket: this.bucket,
-        Key: destinationKey,
-        CopySource: `${this.bucket}/${encodeKeyForCopySource(sourceKey)}`,
-        ...(options ? { MetadataDirective: 'REPLACE' as const, Metadata: options.metadata, ContentType: options.contentType } : {}),
-      }));
-    } catch (err) {
-      throw toStoreError(err, `COPY ${sourceKey} -> ${destinationKey}`);
-    }
+    await this.http.send(this.bucket, {
+      operation: 'CopyObjectCommand',
+      method: 'PUT',
+      key: destinationKey,
+      headers: {
+        'x-amz-copy-source': `${this.bucket}/${encodeKeyForCopySource(sourceKey)}`,
+        ...(options ? { 'x-amz-metadata-directive': 'REPLACE', ...objectHeaders({ ...options, contentMD5: undefined }) } : {}),
+      },
+      response: 'buffer',
+    }, `COPY ${sourceKey} -> ${destinationKey}`);
   }
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.http.send(this.bucket, { operation: 'DeleteObjectCommand', method: 'DELETE', key, response: 'none' }, `DELETE ${key}`);
     } catch (err) {
       const e = toStoreError(err, `DELETE ${key}`);
       if (e.kind !== 'not-found') throw e;
@@ -137,21 +137,18 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, contentMD5?: string): Promise<string> {
-    try {
-      // A Buffer body can be sent again as is, so the SDK's retries are safe.
-      const r = await this.client.send(new UploadPartCommand({
-        Bucket: this.bucket,
-        Key: key,
-        UploadId: uploadId,
-        PartNumber: partNumber,
-        Body: body,
-        ContentLength: body.length,
-        ContentMD5: contentMD5,
-      }));
-      return unquote(r.ETag);
-    } catch (err) {
-      throw toStoreError(err, `UPLOAD-PART ${key} part ${partNumber}`);
-    }
+    // A Buffer body can be sent again as is, so retries are safe.
+    const r = await this.http.send(this.bucket, {
+      operation: 'UploadPartCommand',
+      method: 'PUT',
+      key,
+      query: { partNumber: String(partNumber), uploadId },
+      body,
+      headers: contentMD5 ? { 'content-md5': contentMD5 } : {},
+      part: partNumber,
+      response: 'none',
+    }, `UPLOAD-PART ${key} part ${partNumber}`);
+    return unquote(r.headers.etag);
   }
 
   async uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<string> {
@@ -164,19 +161,19 @@ export class S3ObjectStore implements ObjectStore {
     if (sourceKey.includes('%')) {
       throw new StoreError('unsupported', `${what}: not attempted: a source key containing "%" is not copied server side`);
     }
-    try {
-      const r = await this.client.send(new UploadPartCopyCommand({
-        Bucket: this.bucket,
-        Key: key,
-        UploadId: uploadId,
-        PartNumber: partNumber,
-        CopySource: `${this.bucket}/${encodeKeyForCopySource(sourceKey)}`,
-        CopySourceRange: `bytes=${start}-${end - 1}`,
-      }));
-      return unquote(r.CopyPartResult?.ETag);
-    } catch (err) {
-      throw toStoreError(err, what);
-    }
+    const r = await this.http.send(this.bucket, {
+      operation: 'UploadPartCopyCommand',
+      method: 'PUT',
+      key,
+      query: { partNumber: String(partNumber), uploadId },
+      headers: {
+        'x-amz-copy-source': `${this.bucket}/${encodeKeyForCopySource(sourceKey)}`,
+        'x-amz-copy-source-range': `bytes=${start}-${end - 1}`,
+      },
+      part: partNumber,
+      response: 'buffer',
+    }, what);
+    return unquote(xmlText(r.body, 'ETag'));
   }
 
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<string> {
@@ -198,7 +195,9 @@ export class S3ObjectStore implements ObjectStore {
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await this.http.send(this.bucket, {
+        operation: 'AbortMultipartUploadCommand', method: 'DELETE', key, query: { uploadId }, response: 'none',
+      }, `ABORT-MULTIPART ${key}`);
     } catch (err) {
       // NoSuchUpload (404): already aborted, completed, or never there.
       const e = toStoreError(err, `ABORT-MULTIPART ${key}`);
@@ -211,50 +210,41 @@ function quote(etag: string): string {
   return etag.startsWith('"') ? etag : `"${etag}"`;
 }
 
-/**
- * Reads a response body into one buffer of the expected size: a single copy, where the SDK's
- * transformToByteArray gathers the chunks and copies them again (a hot spot in CPU profiles
- * of large reads).
- */
-/**
- * The body of a GET in one buffer of the expected size. 'data' events rather than an async
- * iterator: on the read hot path a promise per 64 KiB chunk is measurable CPU.
- */
-function readBody(body: Readable, expected: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const out = Buffer.allocUnsafe(expected);
-    let length = 0;
-    const extra: Buffer[] = [];
-    body.on('data', (chunk: Buffer) => {
-      const room = expected - length;
-      if (chunk.length <= room) {
-        chunk.copy(out, length);
-      } else {
-        if (room > 0) chunk.copy(out, length, 0, room);
-        extra.push(chunk.subarray(Math.max(0, room)));
-      }
-      length += chunk.length;
-    });
-    let ended = false;
-    body.once('error', reject);
-    body.once('close', () => { if (!ended) reject(new Error('the response body ended early')); });
-    body.once('end', () => {
-      ended = true;
-      // A server that sends more than asked (no range support) still yields every byte.
-      if (extra.length > 0) resolve(Buffer.concat([out, ...extra]));
-      else resolve(length === expected ? out : out.subarray(0, length));
-    });
-  });
-}
-
 function unquote(etag: string | undefined): string {
   return (etag ?? '').replace(/^"|"$/g, '');
 }
 
-function lowerKeys(m: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m ?? {})) out[k.toLowerCase()] = v;
+function parseDate(value: string | undefined): Date {
+  const d = value === undefined ? new Date(0) : new Date(value);
+  return Number.isNaN(d.getTime()) ? new Date(0) : d;
+}
+
+const META_PREFIX = 'x-amz-meta-';
+
+/** x-amz-meta-* response headers (node lower-cases names) as metadata without the prefix. */
+function userMetadata(headers: IncomingHttpHeaders): ObjectMetadata {
+  const out: ObjectMetadata = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(META_PREFIX) && typeof value === 'string') out[name.slice(META_PREFIX.length)] = value;
+  }
   return out;
+}
+
+/** Content-Type, user metadata and Content-MD5 of a PUT or a metadata-replacing copy. */
+function objectHeaders(o: PutOptions): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (o.contentType !== undefined) h['content-type'] = o.contentType;
+  if (o.contentMD5 !== undefined) h['content-md5'] = o.contentMD5;
+  for (const [name, value] of Object.entries(o.metadata ?? {})) h[`${META_PREFIX}${name.toLowerCase()}`] = value;
+  return h;
+}
+
+const XML_ENTITIES: Record<string, string> = { '&quot;': '"', '&amp;': '&', '&lt;': '<', '&gt;': '>', '&apos;': "'", '&#34;': '"' };
+
+/** One element's text from a small XML answer (CopyPartResult has two), entities decoded. */
+function xmlText(body: Buffer | undefined, element: string): string | undefined {
+  const m = new RegExp(`<${element}>([^<]*)</${element}>`).exec(body?.toString('utf8') ?? '');
+  return m?.[1]?.replace(/&(quot|amp|lt|gt|apos|#34);/g, (e) => XML_ENTITIES[e] ?? e);
 }
 
 /** x-amz-copy-source is a URL path: each segment percent-encoded, slashes kept. */

@@ -78,7 +78,7 @@ describe('Filesystem', () => {
     const b = storeClient();
     bundles.push(b);
     const s = await settings(overrides);
-    return { fs: new Filesystem(new S3ObjectStore(b.client, bucket.name), s, logger), s, b };
+    return { fs: new Filesystem(new S3ObjectStore(b, bucket.name), s, logger), s, b };
   }
 
   let fs: Filesystem;
@@ -89,7 +89,7 @@ describe('Filesystem', () => {
     bundle = storeClient();
     bundles.push(bundle);
     s = await settings();
-    fs = new Filesystem(new S3ObjectStore(bundle.client, bucket.name), s, logger);
+    fs = new Filesystem(new S3ObjectStore(bundle, bucket.name), s, logger);
   });
 
   after(async () => {

@@ -39,7 +39,7 @@ describe('S3ObjectStore multipart', () => {
   before(async () => {
     bucket = await TestBucket.create('multipart');
     bundle = storeClient();
-    store = new S3ObjectStore(bundle.client, bucket.name);
+    store = new S3ObjectStore(bundle, bucket.name);
   });
 
   after(async () => {
@@ -323,7 +323,7 @@ describe('S3ObjectStore multipart', () => {
       });
       const logged = storeClient({ logger: pino({ level: 'info' }, sink), logRequests: true });
       try {
-        const s = new S3ObjectStore(logged.client, bucket.name);
+        const s = new S3ObjectStore(logged, bucket.name);
         const key = 'mp/logged.bin';
         const part = randomBytes(5 * MiB + 3);
         const uploadId = await s.createMultipart(key);
@@ -381,7 +381,7 @@ describe('S3ObjectStore multipart', () => {
       seen = [];
       const b = storeClient({ port });
       try {
-        await fn(new S3ObjectStore(b.client, 'some-bucket'));
+        await fn(new S3ObjectStore(b, 'some-bucket'));
       } finally {
         b.destroy();
       }

@@ -27,7 +27,7 @@ describe('S3ObjectStore', () => {
   before(async () => {
     bucket = await TestBucket.create('s3-store');
     bundle = storeClient();
-    store = new S3ObjectStore(bundle.client, bucket.name);
+    store = new S3ObjectStore(bundle, bucket.name);
   });
 
   after(async () => {
@@ -42,7 +42,7 @@ describe('S3ObjectStore', () => {
     });
 
     test('a missing bucket: no-such-bucket', async () => {
-      const missing = new S3ObjectStore(bundle.client, `qsfs-missing-${randomBytes(6).toString('hex')}`);
+      const missing = new S3ObjectStore(bundle, `qsfs-missing-${randomBytes(6).toString('hex')}`);
       await assert.rejects(missing.checkBucket(), storeError('no-such-bucket', (e) => assert.equal(e.status, 404)));
     });
 
@@ -50,7 +50,7 @@ describe('S3ObjectStore', () => {
       const wrongSecret = 'WRONG-SECRET-0123456789abcdef';
       const bad = storeClient({ secret: wrongSecret });
       try {
-        const s = new S3ObjectStore(bad.client, bucket.name);
+        const s = new S3ObjectStore(bad, bucket.name);
         await assert.rejects(s.checkBucket(), storeError('access-denied', (e) => {
           assert.equal(e.status, 403);
           assert.ok(!e.message.includes(wrongSecret), e.message);
@@ -64,7 +64,7 @@ describe('S3ObjectStore', () => {
     test('a port nobody listens on: unreachable', async () => {
       const dead = storeClient({ port: 1, reqtimeout: 5 });
       try {
-        const s = new S3ObjectStore(dead.client, bucket.name);
+        const s = new S3ObjectStore(dead, bucket.name);
         await assert.rejects(s.checkBucket(), storeError('unreachable', (e) => assert.equal(e.status, undefined)));
         // retries: 1 means two attempts, both counted and failed
         assert.equal(dead.stats.snapshot().total, 2);

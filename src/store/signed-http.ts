@@ -1,0 +1,297 @@
+// The lean request path for the object requests on the hot path (HEAD, ranged GET, PUT, part
+// uploads, copies, DELETE): a SigV4-signed request on the mount's keep-alive agent, with
+// retries, timeouts and request accounting, and none of the SDK's middleware stack.
+//
+// Why: measured against Ceph RGW on this 2-core machine, an SDK HeadObject costs about 0.7 ms
+// of CPU warm and 1.8 ms in a freshly started process, against 0.17 ms here; `ls -l`, `cat`
+// and `cp` of many small files are bound by that CPU, not by the server. Listing, multipart
+// create/complete and the bucket check stay on the SDK: they are few, and want its XML parsing.
+import http from 'node:http';
+import https from 'node:https';
+import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { SourceData } from '@smithy/types';
+import type { Endpoint } from '../config/endpoint.js';
+import type { Credentials } from '../config/credentials.js';
+import type { Logger } from '../log.js';
+import type { RequestStats } from './request-stats.js';
+import { toStoreError } from './errors.js';
+import { backoffDelay, isRetryable } from './retry-policy.js';
+
+const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+
+/** node:crypto behind the hash interface the signer expects (it ships no hash of its own). */
+class NodeSha256 {
+  private readonly h: Hash | Hmac;
+  constructor(secret?: SourceData) {
+    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
+  }
+  update(data: SourceData): void {
+    this.h.update(bytes(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(this.h.digest());
+  }
+}
+
+function bytes(d: SourceData): string | Uint8Array {
+  if (typeof d === 'string' || d instanceof Uint8Array) return d;
+  return ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d);
+}
+
+/** RFC 3986 percent-encoding, as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
+export function escapeUri(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export interface SignedRequest {
+  /** The S3 operation name, as the SDK calls it: request counters and -U logs use it. */
+  operation: string;
+  method: 'HEAD' | 'GET' | 'PUT' | 'DELETE' | 'POST';
+  key: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  /** A buffer is sent again on a retry; a stream cannot be, so its request is tried once. */
+  body?: Buffer | { stream: Readable; length: number };
+  /** How the response body is wanted: ignored, gathered into a buffer, or handed over. */
+  response: 'none' | 'buffer' | 'stream';
+  /** For 'buffer': the size to preallocate (a ranged GET knows it). */
+  expectedLength?: number;
+  /** Log context for -U and error messages. */
+  range?: string;
+  part?: number;
+}
+
+export interface SignedResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body?: Buffer;
+  stream?: http.IncomingMessage;
+}
+
+export interface SignedHttpSettings {
+  endpoint: Endpoint;
+  credentials: Credentials;
+  agent: http.Agent;
+  retries: number;
+  reqtimeout: number;
+  connectTimeoutMs: number;
+  stats: RequestStats;
+  requestLog?: Logger;
+}
+
+/** An HTTP status or network failure, shaped as toStoreError reads SDK errors. */
+class AttemptError extends Error {
+  constructor(message: string, readonly Code?: string, readonly $metadata: { httpStatusCode?: number } = {}, readonly code?: string) {
+    super(message);
+    this.name = Code ?? code ?? 'Error';
+  }
+}
+
+export class SignedHttp {
+  private readonly signer: SignatureV4;
+  private readonly base: URL;
+  private readonly transport: typeof http | typeof https;
+
+  constructor(private readonly s: SignedHttpSettings) {
+    this.signer = new SignatureV4({
+      credentials: { accessKeyId: s.credentials.accessKeyId, secretAccessKey: s.credentials.secretAccessKey },
+      region: s.endpoint.region,
+      service: 's3',
+      sha256: NodeSha256,
+      // S3 signs the path as sent: keys are escaped once, here, not again by the signer.
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
+    this.base = new URL(s.endpoint.url);
+    this.transport = this.base.protocol === 'https:' ? https : http;
+  }
+
+  /** Sends the request, retrying what is worth retrying; failures are StoreErrors. */
+  async send(bucket: string, r: SignedRequest, what: string): Promise<SignedResponse> {
+    const retryable = !(r.body && !Buffer.isBuffer(r.body));
+    const attempts = retryable ? this.s.retries + 1 : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt(bucket, r);
+      } catch (err) {
+        if (attempt >= attempts || !isRetryable(err)) throw toStoreError(err, what);
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt)));
+      }
+    }
+  }
+
+  private async attempt(bucket: string, r: SignedRequest): Promise<SignedResponse> {
+    const started = performance.now();
+    const bodyLength = r.body === undefined ? 0 : Buffer.isBuffer(r.body) ? r.body.length : r.body.length;
+    const { hostname, path, hostHeader } = this.address(bucket, r.key);
+    const queryString = Object.entries(r.query ?? {}).map(([k, v]) => (v === '' ? escapeUri(k) : `${escapeUri(k)}=${escapeUri(v)}`)).join('&');
+    const headers: Record<string, string> = {
+      ...r.headers,
+      host: hostHeader,
+      // Bodies go unsigned, as the SDK sends streams: hashing every byte on the event loop
+      // would stall the FUSE requests behind it; -m adds Content-MD5, which the server checks.
+      'x-amz-content-sha256': r.body === undefined ? EMPTY_SHA256 : 'UNSIGNED-PAYLOAD',
+    };
+    if (r.body !== undefined || r.method === 'PUT' || r.method === 'POST') headers['content-length'] = String(bodyLength);
+    const signed = await this.signer.sign({
+      method: r.method, protocol: this.base.protocol, hostname, port: this.port(), path, query: r.query ?? {}, headers,
+    });
+    let status: number | string = '-';
+    let received = 0;
+    try {
+      const response = await this.exchange({
+        method: r.method, hostname, port: this.port(), path: queryString === '' ? path : `${path}?${queryString}`,
+        headers: signed.headers as Record<string, string>,
+      }, r);
+      status = response.status;
+      received = r.method === 'HEAD' ? 0 : Number(response.headers['content-length'] ?? 0) || 0;
+      this.s.stats.record(r.operation, true, { sent: bodyLength, received });
+      return response;
+    } catch (err) {
+      const e = err as AttemptError;
+      status = e.$metadata?.httpStatusCode ?? e.code ?? e.name;
+      this.s.stats.record(r.operation, false, { sent: bodyLength, received });
+      throw err;
+    } finally {
+      this.s.requestLog?.info({
+        s3: r.operation, method: r.method, key: r.key, range: r.range, part: r.part, status,
+        bytes: bodyLength + received, ms: Math.round(performance.now() - started),
+      }, 's3 request');
+    }
+  }
+
+  private port(): number | undefined {
+    return this.base.port === '' ? undefined : Number(this.base.port);
+  }
+
+  /** Path-style puts the bucket in the path; virtual-hosted style in the host name. */
+  private address(bucket: string, key: string): { hostname: string; path: string; hostHeader: string } {
+    const escapedKey = key.split('/').map(escapeUri).join('/');
+    const host = this.base.hostname;
+    const portSuffix = this.base.port === '' ? '' : `:${this.base.port}`;
+    if (this.s.endpoint.forcePathStyle) {
+      return { hostname: host, path: `/${bucket}/${escapedKey}`, hostHeader: `${this.base.host}` };
+    }
+    return { hostname: `${bucket}.${host}`, path: `/${escapedKey}`, hostHeader: `${bucket}.${host}${portSuffix}` };
+  }
+
+  private exchange(o: { method: string; hostname: string; port?: number; path: string; headers: Record<string, string> }, r: SignedRequest): Promise<SignedResponse> {
+    return new Promise<SignedResponse>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        req.destroy();
+        reject(err);
+      };
+      const req = this.transport.request({
+        agent: this.s.agent, method: o.method, hostname: o.hostname.replace(/^\[(.*)\]$/, '$1'), port: o.port, path: o.path, headers: o.headers,
+      }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 300) {
+          gather(res, 64 * 1024).then((body) => fail(errorFromResponse(status, res.headers, body)), fail);
+          return;
+        }
+        if (r.response === 'stream') {
+          settled = true;
+          resolve({ status, headers: res.headers, stream: res });
+          return;
+        }
+        const expected = r.response === 'buffer' ? r.expectedLength ?? (Number(res.headers['content-length']) || 0) : 0;
+        const gathered = r.response === 'buffer' ? gatherInto(res, expected) : drain(res);
+        gathered.then((body) => {
+          // CopyObject and UploadPartCopy may answer 200 and put the error in the body.
+          if (body && /^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body.subarray(0, 256).toString('utf8'))) {
+            fail(errorFromResponse(500, res.headers, body));
+            return;
+          }
+          if (settled) return;
+          settled = true;
+          resolve({ status, headers: res.headers, body });
+        }, fail);
+      });
+      // --reqtimeout bounds a request that makes no progress: connecting, waiting or streaming.
+      req.setTimeout(this.s.reqtimeout * 1000, () => fail(new AttemptError(`no progress for ${this.s.reqtimeout} s`, 'RequestTimeout', {}, 'TimeoutError')));
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => fail(new AttemptError(`cannot connect within ${this.s.connectTimeoutMs} ms`, undefined, {}, 'ETIMEDOUT')), this.s.connectTimeoutMs);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      req.on('error', fail);
+      const body = r.body;
+      if (body === undefined) req.end();
+      else if (Buffer.isBuffer(body)) req.end(body);
+      else {
+        body.stream.once('error', fail);
+        body.stream.pipe(req);
+      }
+    });
+  }
+}
+
+/** The S3 error document's Code and Message (a HEAD error has no body: the status says it). */
+function errorFromResponse(status: number, headers: http.IncomingHttpHeaders, body: Buffer | undefined): AttemptError {
+  const text = body?.toString('utf8') ?? '';
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `HTTP ${status}`;
+  const e = new AttemptError(message, code ?? (status === 404 ? 'NotFound' : undefined), { httpStatusCode: status });
+  const retryAfter = headers['retry-after'];
+  if (retryAfter !== undefined) (e as AttemptError & { retryAfter?: string }).retryAfter = retryAfter;
+  return e;
+}
+
+function drain(res: http.IncomingMessage): Promise<Buffer | undefined> {
+  return gather(res, 64 * 1024);
+}
+
+/** A small body (errors, copy results): kept up to `limit` bytes, the rest read and dropped. */
+function gather(res: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    res.on('data', (c: Buffer) => {
+      if (length < limit) chunks.push(c);
+      length += c.length;
+    });
+    res.once('end', () => resolve(chunks.length === 0 ? undefined : Buffer.concat(chunks)));
+    res.once('error', reject);
+    res.once('aborted', () => reject(new AttemptError('the response was cut off', undefined, {}, 'ECONNRESET')));
+  });
+}
+
+/**
+ * The body of a GET in one buffer of the expected size: one copy per chunk, and 'data' events
+ * rather than an async iterator (a promise per 64 KiB chunk is measurable CPU on this path).
+ * A body cut short is an error (and is retried), never a short read.
+ */
+function gatherInto(res: http.IncomingMessage, expected: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const out = Buffer.allocUnsafe(expected);
+    let length = 0;
+    const extra: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => {
+      const room = expected - length;
+      if (chunk.length <= room) chunk.copy(out, length);
+      else {
+        if (room > 0) chunk.copy(out, length, 0, room);
+        extra.push(chunk.subarray(Math.max(0, room)));
+      }
+      length += chunk.length;
+    });
+    res.once('error', reject);
+    res.once('aborted', () => reject(new AttemptError('the response body was cut off', undefined, {}, 'ECONNRESET')));
+    res.once('end', () => {
+      const announced = Number(res.headers['content-length']);
+      if (Number.isFinite(announced) && length < announced) {
+        reject(new AttemptError(`the response body ended after ${length} of ${announced} bytes`, undefined, {}, 'ECONNRESET'));
+        return;
+      }
+      // A server that sends more than asked (no range support) still yields every byte.
+      if (extra.length > 0) resolve(Buffer.concat([out, ...extra]));
+      else resolve(length === expected ? out : out.subarray(0, length));
+    });
+  });
+}
