@@ -331,6 +331,21 @@ export class FileData implements PageOwner<Page> {
     const end = Math.min((last + 1) * PAGE_SIZE, this.baseSize);
     if (end <= start) return result;
     const data = await this.env.store.getRange(this.key, start, end);
+    return this.keepFetched(first, last, start, end, data);
+  }
+
+  /**
+   * The first bytes of the object, fetched by open() in the same GET that revalidated it:
+   * kept as if a read had fetched them.
+   */
+  adoptFetchedStart(data: Buffer): void {
+    const end = Math.min(data.length, this.baseSize);
+    if (end > 0) this.keepFetched(0, Math.ceil(end / PAGE_SIZE) - 1, 0, end, data);
+  }
+
+  /** Checks the bytes of a GET of [start, end) and caches them as pages [first, last]. */
+  private keepFetched(first: number, last: number, start: number, end: number, data: Buffer): Map<number, PageBytes> {
+    const result = new Map<number, PageBytes>();
     if (data.length < end - start && end <= this.baseSize) {
       // The object is shorter than the data we believe it holds: another client replaced it.
       // Fail the read (EIO) rather than ask again and again for bytes that are not there.

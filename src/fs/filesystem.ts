@@ -1,7 +1,7 @@
 // POSIX semantics over objects. Knows paths, keys and errno; knows nothing about fuse-native.
 import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
-import type { ObjectMetadata, ObjectStore, PutOptions } from '../store/object-store.js';
+import type { ObjectInfo, ObjectMetadata, ObjectStore, PutOptions } from '../store/object-store.js';
 import { StatCache, type CachedEntry } from '../cache/stat-cache.js';
 import { FileData, type FileDataEnv, type Page } from '../cache/file-data.js';
 import { MemoryBudget } from '../cache/memory-budget.js';
@@ -97,6 +97,9 @@ const NEW_DIRECTORY_TRUST_MS = 30_000;
 /** A cached entry fetched this recently is fresh enough to open by (close-to-open): `cat f`
  *  looks f up and opens it at once, and one HEAD serves both. */
 const OPEN_REVALIDATE_MS = 1000;
+/** Files up to this size are fetched whole by the GET that revalidates them at open: the
+ *  kernel's read-ahead (1 MiB) would ask for all of it at the first read anyway. */
+const OPEN_FETCH_LIMIT = 1024 * 1024;
 /** HEADs sent at once to learn the attributes of a directory just listed (`ls -l`). */
 const ATTRIBUTE_PREFETCH_CONCURRENCY = 32;
 
@@ -207,7 +210,16 @@ export class Filesystem {
 
   private async fetchFile(path: string): Promise<CachedEntry | null> {
     const info = await this.store.head(this.keys.fileKey(path));
-    if (!info) return null;
+    return info && this.cacheFileInfo(path, info);
+  }
+
+  /** fetchFile and the file's first bytes, in one GET. */
+  private async fetchFileStart(path: string): Promise<{ entry: CachedEntry; data: Buffer } | null> {
+    const got = await this.store.getStart(this.keys.fileKey(path), OPEN_FETCH_LIMIT);
+    return got && { entry: this.cacheFileInfo(path, got.info), data: got.data };
+  }
+
+  private cacheFileInfo(path: string, info: ObjectInfo): CachedEntry {
     const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
     const entry: CachedEntry = {
       kind, stat: statOf(kind, info.size, info.lastModified, info.metadata, this.defaults), etag: info.etag, hasMarker: false,
@@ -431,19 +443,32 @@ export class Filesystem {
       // and cached data is reused only while the object's ETag is unchanged. An entry the
       // server confirmed a moment ago (the kernel's lookup just before this open) will do.
       const key = this.keys.fileKey(path);
-      const fresh = entry.fetchedAt !== undefined && Date.now() - entry.fetchedAt < OPEN_REVALIDATE_MS && entry.metadata
-        ? entry
-        : await this.fetchFile(path);
+      let data = this.recent.get(key);
+      this.recent.delete(key);
+      let firstBytes: Buffer | undefined;
+      let fresh: CachedEntry | null = entry;
+      if (entry.fetchedAt === undefined || Date.now() - entry.fetchedAt >= OPEN_REVALIDATE_MS || !entry.metadata) {
+        // A small file about to be read, with nothing cached: one GET revalidates it and
+        // brings its bytes, where a HEAD and then a GET would cost two round trips.
+        const fetchStart = !data && entry.kind === 'file' && entry.stat.size > 0 && entry.stat.size <= OPEN_FETCH_LIMIT
+          && !(writing && (flags & O_TRUNC) !== 0);
+        if (fetchStart) {
+          const got = await this.fetchFileStart(path);
+          fresh = got?.entry ?? null;
+          firstBytes = got?.data;
+        } else {
+          fresh = await this.fetchFile(path);
+        }
+      }
       if (!fresh) {
         this.cache.setMissing(path);
         throw new FsError('ENOENT');
       }
       const size = fresh.stat.size;
-      let data = this.recent.get(key);
-      this.recent.delete(key);
       if (!data || data.etag !== fresh.etag || data.size !== size) {
         data?.discard();
         data = new FileData(key, { etag: fresh.etag, size }, this.dataEnv);
+        if (firstBytes) data.adoptFetchedStart(firstBytes);
       }
       of = new OpenFile(path, key, { ...fresh.stat }, fresh.contentType, data);
       of.extraMetadata = extraMetadataOf(fresh.metadata);

@@ -53,6 +53,9 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo | null>;
   /** Bytes [start, end) of an object. */
   getRange(key: string, start: number, end: number): Promise<Buffer>;
+  /** The object's info and its first `length` bytes (fewer if it is shorter) in one request:
+   *  a HEAD and a GET at once. null when there is no such object. */
+  getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null>;
   /** The whole object as a stream (for downloads into a local file). */
   getStream(key: string): Promise<Readable>;
   /** Stores an object; returns its ETag. */

@@ -38,17 +38,33 @@ export class S3ObjectStore implements ObjectStore {
   async head(key: string): Promise<ObjectInfo | null> {
     try {
       const r = await this.http.send(this.bucket, { operation: 'HeadObjectCommand', method: 'HEAD', key, response: 'none' }, `HEAD ${key}`);
-      return {
-        key,
-        size: Number(r.headers['content-length'] ?? 0) || 0,
-        etag: unquote(r.headers.etag),
-        lastModified: parseDate(r.headers['last-modified']),
-        contentType: r.headers['content-type'],
-        metadata: userMetadata(r.headers),
-      };
+      return objectInfo(key, r.headers, Number(r.headers['content-length'] ?? 0) || 0);
     } catch (err) {
       const e = toStoreError(err, `HEAD ${key}`);
       if (e.kind === 'not-found') return null;
+      throw e;
+    }
+  }
+
+  async getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null> {
+    const range = `bytes=0-${length - 1}`;
+    try {
+      const r = await this.http.send(this.bucket, {
+        // The buffer is sized by the answer's Content-Length: most files are far below `length`.
+        operation: 'GetObjectCommand', method: 'GET', key, headers: { range }, range, response: 'buffer',
+      }, `GET ${key} ${range}`);
+      const data = r.body ?? Buffer.alloc(0);
+      // 206 says the whole size after the slash of Content-Range; a 200 sent all of it.
+      const total = /\/(\d+)$/.exec(r.headers['content-range'] ?? '')?.[1];
+      return { info: objectInfo(key, r.headers, total !== undefined ? Number(total) : data.length), data };
+    } catch (err) {
+      const e = toStoreError(err, `GET ${key} ${range}`);
+      if (e.kind === 'not-found') return null;
+      // An empty object has no byte 0 to ask for.
+      if (e.status === 416) {
+        const info = await this.head(key);
+        return info && { info, data: Buffer.alloc(0) };
+      }
       throw e;
     }
   }
@@ -212,6 +228,17 @@ function quote(etag: string): string {
 
 function unquote(etag: string | undefined): string {
   return (etag ?? '').replace(/^"|"$/g, '');
+}
+
+function objectInfo(key: string, headers: IncomingHttpHeaders, size: number): ObjectInfo {
+  return {
+    key,
+    size,
+    etag: unquote(headers.etag),
+    lastModified: parseDate(headers['last-modified']),
+    contentType: headers['content-type'],
+    metadata: userMetadata(headers),
+  };
 }
 
 function parseDate(value: string | undefined): Date {

@@ -758,6 +758,33 @@ describe('Filesystem', () => {
       assert.equal(b.stats.snapshot().total, after.total, 'second ls -l: no request');
     });
 
+    test('open of a small file looked up earlier: one GET revalidates it and serves the read', async () => {
+      await bucket.put('econ-open/small.txt', 'first version');
+      await bucket.put('econ-open/empty', '');
+      const { fs: e, b } = await newFs();
+      await e.getattr('/econ-open/small.txt');
+      await e.getattr('/econ-open/empty');
+      await bucket.put('econ-open/small.txt', 'second version, longer'); // another client
+      await new Promise((r) => setTimeout(r, 1100)); // past the reuse window of a lookup's HEAD
+      const before = b.stats.snapshot();
+      const fh = await e.open('/econ-open/small.txt', O_RDONLY);
+      assert.equal((await readAt(e, fh, 100, 0)).toString(), 'second version, longer');
+      await e.release(fh);
+      const after = b.stats.snapshot();
+      assert.equal(after.total - before.total, 1, `requests: ${JSON.stringify(after.byOperation)}`);
+      assert.equal((after.byOperation['GetObjectCommand'] ?? 0) - (before.byOperation['GetObjectCommand'] ?? 0), 1);
+      assert.equal((await e.getattr('/econ-open/small.txt')).size, 'second version, longer'.length);
+      // An object emptied by another client: no byte 0 to GET, and the open still works.
+      await bucket.put('econ-open/small.txt', '');
+      await new Promise((r) => setTimeout(r, 1100));
+      const fh2 = await e.open('/econ-open/small.txt', O_RDONLY);
+      assert.equal((await readAt(e, fh2, 100, 0)).length, 0);
+      await e.release(fh2);
+      const fh3 = await e.open('/econ-open/empty', O_RDONLY);
+      assert.equal((await readAt(e, fh3, 100, 0)).length, 0);
+      await e.release(fh3);
+    });
+
     test('create, write, close a small new file: at most 3 requests', async () => {
       const { fs: e, b } = await newFs();
       await e.mkdir('/small', 0o755);
