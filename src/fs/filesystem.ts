@@ -114,6 +114,7 @@ export class Filesystem {
   private readonly lookups = new Map<string, Promise<CachedEntry | 'missing'>>();
   private readonly warnedNames = new Set<string>();
   private nextHandle = 1;
+  private handleActivityAt = Date.now();
   private readonly mountedAt = new Date();
   private readonly budget: MemoryBudget<Page>;
   private readonly dataEnv: FileDataEnv;
@@ -486,6 +487,7 @@ export class Filesystem {
   }
 
   private handle(fh: number): OpenFile {
+    this.handleActivityAt = Date.now();
     const of = this.handles.get(fh);
     if (!of) throw new FsError('EBADF');
     return of;
@@ -904,6 +906,45 @@ export class Filesystem {
 
   get openFileCount(): number {
     return this.openByPath.size;
+  }
+
+  // ---- lifecycle: what shutdown and the status report need -----------------------------
+
+  get openHandleCount(): number {
+    return this.handles.size;
+  }
+
+  /** When an application last did something with an open file (Date.now() ms). */
+  get lastHandleActivity(): number {
+    return this.handleActivityAt;
+  }
+
+  openPaths(limit: number): string[] {
+    return [...this.openByPath.keys()].slice(0, limit);
+  }
+
+  /** Files with changes not yet stored, and how far their upload has come. */
+  dirtyFiles(): Array<{ path: string; size: number; stored: number; uploading: boolean }> {
+    return [...new Set([...this.openByPath.values(), ...this.unsaved])]
+      .filter((of) => of.pending || of.uploading !== null)
+      .map((of) => ({ path: of.path, size: of.size, stored: this.uploader.bytesStored(of.data), uploading: of.uploading !== null }));
+  }
+
+  /** At exit, after flushAll: multipart uploads left open are aborted; returns how many. */
+  abortUnfinishedUploads(): Promise<number> {
+    return this.uploader.abortAll();
+  }
+
+  cacheUse(): { memoryBytes: number; maxBytes: number; cachedFiles: number; spilledFiles: number } {
+    const files = new Set<FileData>([...[...this.openByPath.values()].map((of) => of.data), ...this.recent.values()]);
+    let spilledFiles = 0;
+    for (const data of files) if (data.spillPath !== undefined) spilledFiles++;
+    return { memoryBytes: this.budget.usedBytes, maxBytes: this.s.maxcacheBytes, cachedFiles: files.size, spilledFiles };
+  }
+
+  transfers(): { uploads: { active: number; waiting: number }; downloads: { active: number; waiting: number }; multipartOpen: number } {
+    const d = this.dataEnv.downloads;
+    return { uploads: this.uploader.transfers, downloads: { active: d.activeCount, waiting: d.pendingCount }, multipartOpen: this.uploader.unfinished };
   }
 }
 

@@ -1,6 +1,5 @@
 // fuse-native lifecycle: mount, notice when the kernel detaches us (fusermount -u, umount),
-// and on SIGTERM/SIGINT upload what is dirty before detaching. The process exits when the
-// mount is gone.
+// shut down cleanly on that or on a signal, and report status on SIGUSR1.
 import { promises as fsp } from 'node:fs';
 import { fixedBinding } from './fuse-binding.js'; // before fuse-native: it chooses the addon
 import Fuse, { type Operations } from 'fuse-native';
@@ -25,14 +24,40 @@ export interface MountSettings {
   fuseOptions: string[];
 }
 
+/** What the lifecycle needs from the filesystem and the rest of the daemon. */
 export interface MountHooks {
-  /** Called before detaching on a signal, and after the kernel detached us: upload what is dirty. */
+  /** Upload what is dirty; returns the files that could not be (saved for recovery instead). */
   flushAll(): Promise<string[]>;
+  openHandleCount(): number;
+  /** Date.now() of the last operation on an open file. */
+  lastHandleActivity(): number;
+  openPaths(limit: number): string[];
+  dirtyFiles(): Array<{ path: string; size: number; stored: number; uploading: boolean }>;
+  abortUnfinishedUploads(): Promise<number>;
+  /** The one-screen status (SIGUSR1). */
+  statusReport(): string;
   /** Last words before exit (closing clients, flushing logs). */
   close(): void;
 }
 
+/** Exit codes of the daemon. */
+export const EXIT_CLEAN = 0;
+/** Some dirty data could not be uploaded and was saved under --diskdir/recovery. */
+export const EXIT_DATA_SAVED = 3;
+/** An uncaught exception (a bug): logged, dirty data saved if possible. */
+export const EXIT_CRASH = 70;
+/** After a crash, the attempt to save dirty data gets this long. */
+const CRASH_SAVE_MS = 60_000;
+
 const WATCH_INTERVAL_MS = 300;
+/** While shutting down: how often long uploads report their progress. */
+const PROGRESS_INTERVAL_MS = 5000;
+/**
+ * Once detached, open files are waited for while their applications keep using them; a file
+ * left open and idle this long (a pager, a tail -f) is uploaded as it is and the daemon exits.
+ * A second signal stops the wait at once.
+ */
+const IDLE_GRACE_MS = 30_000;
 /**
  * The kernel's read-ahead for this mount. Its default, 128 KiB, makes one large read(2) reach
  * us as a ramp of 128 KiB windows, each waiting for the last; at 1 MiB the kernel sends the
@@ -42,10 +67,22 @@ const WATCH_INTERVAL_MS = 300;
 const KERNEL_READAHEAD_KB = 1024;
 const LIBFUSE_OPTION_LIMIT = 1000;
 
+/**
+ * The life of a mount: mount, notice when the kernel detaches us, and shut down cleanly.
+ *
+ * Shutdown is the same whatever starts it (fusermount -u, umount, umount -l, SIGTERM, SIGINT):
+ * detach from the namespace first (lazily: no new path can be opened, open files keep
+ * working), wait for the applications to close their files, upload what is dirty (logging
+ * the progress of long uploads), abort multipart uploads left open, and exit: 0, or
+ * EXIT_DATA_SAVED when some data could only be saved locally for recovery.
+ */
 export class MountedFilesystem {
   private fuse: QsfsFuse | null = null;
   private watcher: NodeJS.Timeout | null = null;
   private stopping = false;
+  /** A second signal: stop waiting for open files. */
+  private hurry = false;
+  private exitCode: number | undefined;
 
   constructor(private readonly s: MountSettings, private readonly hooks: MountHooks, private readonly log: Logger) {}
 
@@ -55,13 +92,15 @@ export class MountedFilesystem {
     const fuse = new QsfsFuse(this.s.mountpoint, ops, optionString);
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     this.fuse = fuse;
-    this.log.info({ mountpoint: this.s.mountpoint, fuseOptions: this.s.fuseOptions }, 'mounted');
+    const fuseLoop = process.env['QSFS_FUSE_SINGLE_THREAD'] ? 'single-threaded' : 'multithreaded';
+    this.log.info({ mountpoint: this.s.mountpoint, fuseOptions: this.s.fuseOptions, fuseLoop }, 'mounted');
     if (!fixedBinding) this.log.warn('fuse-native runs its prebuilt addon, which loses the mtime of utimens (touch -d, cp -a, tar): run npm run build');
     await this.raiseReadahead();
     this.watchForUnmount();
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
       process.on(signal, () => void this.stop(`signal ${signal}`));
     }
+    process.on('SIGUSR1', () => this.log.info({ status: this.hooks.statusReport() }, 'status'));
   }
 
   private async raiseReadahead(): Promise<void> {
@@ -80,17 +119,48 @@ export class MountedFilesystem {
   private watchForUnmount(): void {
     this.watcher = setInterval(() => {
       mountedPaths().then((mounts) => {
-        if (!mounts.has(this.s.mountpoint) && !this.stopping) void this.exitAfterUnmount('unmounted by the system');
+        if (!mounts.has(this.s.mountpoint) && !this.stopping) void this.shutDown('unmounted by the system', false);
       }, (err: unknown) => this.log.warn({ err: String(err) }, 'cannot read the mount table'));
     }, WATCH_INTERVAL_MS);
   }
 
-  /** Detach on request: upload dirty data first, then unmount; the watcher then sees it gone. */
+  /** On a signal: detach, then shut down; a second signal cuts the wait for open files short. */
   async stop(reason: string): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) {
+      if (!this.hurry) this.log.info({ reason }, 'again: no more waiting for open files');
+      this.hurry = true;
+      return;
+    }
+    await this.shutDown(reason, true);
+  }
+
+  /** After an uncaught exception: detach, save what is dirty without waiting, exit 70. */
+  async crashed(): Promise<void> {
+    setTimeout(() => process.exit(EXIT_CRASH), CRASH_SAVE_MS).unref();
+    this.exitCode = EXIT_CRASH;
+    this.hurry = true;
+    if (!this.stopping) await this.shutDown('crash', true);
+  }
+
+  private async shutDown(reason: string, detach: boolean): Promise<void> {
     this.stopping = true;
-    this.log.info({ reason }, 'unmounting');
-    const failed = await this.hooks.flushAll();
+    if (this.watcher) clearInterval(this.watcher);
+    this.log.info({ reason, openFiles: this.hooks.openHandleCount() }, 'shutting down');
+    if (detach) await this.detach();
+    const progress = this.reportProgress();
+    try {
+      await this.waitForOpenFiles();
+      const failed = await this.hooks.flushAll();
+      const aborted = await this.hooks.abortUnfinishedUploads();
+      if (aborted > 0) this.log.info({ aborted }, 'aborted unfinished multipart uploads');
+      this.finish(failed);
+    } finally {
+      clearInterval(progress);
+    }
+  }
+
+  /** A lazy unmount (fusermount -uz): gone from the namespace, open files still served. */
+  private async detach(): Promise<void> {
     await new Promise<void>((resolve) => {
       const done = (err: Error | null): void => {
         if (err) this.log.error({ err: String(err) }, 'unmount failed');
@@ -99,20 +169,42 @@ export class MountedFilesystem {
       if (this.fuse) this.fuse.unmount(done);
       else Fuse.unmount(this.s.mountpoint, done);
     });
-    this.finish(failed);
   }
 
-  private async exitAfterUnmount(reason: string): Promise<void> {
-    this.stopping = true;
-    this.log.info({ reason }, 'mount is gone');
-    this.finish(await this.hooks.flushAll());
+  private async waitForOpenFiles(): Promise<void> {
+    let announced = false;
+    while (this.hooks.openHandleCount() > 0 && !this.hurry) {
+      if (Date.now() - this.hooks.lastHandleActivity() > IDLE_GRACE_MS) {
+        this.log.warn({ open: this.hooks.openPaths(20) }, `files still open and idle for ${IDLE_GRACE_MS / 1000} s: uploading them as they are`);
+        return;
+      }
+      if (!announced) this.log.info({ open: this.hooks.openPaths(20) }, 'waiting for open files to be closed');
+      announced = true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Every few seconds while shutting down: each upload under way, its bytes and rate. */
+  private reportProgress(): NodeJS.Timeout {
+    const last = new Map<string, { stored: number; at: number }>();
+    return setInterval(() => {
+      const now = Date.now();
+      for (const f of this.hooks.dirtyFiles()) {
+        const before = last.get(f.path);
+        const rate = before && now > before.at ? ((f.stored - before.stored) / ((now - before.at) / 1000)) : undefined;
+        last.set(f.path, { stored: f.stored, at: now });
+        this.log.info({
+          path: f.path, size: f.size, stored: f.stored, uploading: f.uploading,
+          rateMBps: rate === undefined ? undefined : Math.round((rate / 1e6) * 10) / 10,
+        }, 'upload progress');
+      }
+    }, PROGRESS_INTERVAL_MS);
   }
 
   private finish(failed: string[]): void {
-    if (this.watcher) clearInterval(this.watcher);
-    if (failed.length > 0) this.log.error({ files: failed }, 'exiting with data that could not be uploaded');
+    if (failed.length > 0) this.log.error({ files: failed }, 'exiting with data that could not be uploaded (saved for recovery)');
     else this.log.info('exiting cleanly');
     this.hooks.close();
-    process.exit(failed.length > 0 ? 1 : 0);
+    process.exit(this.exitCode ?? (failed.length > 0 ? EXIT_DATA_SAVED : EXIT_CLEAN));
   }
 }

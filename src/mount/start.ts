@@ -1,6 +1,7 @@
 // The composition root of a mount: options -> logger, credentials, store, filesystem, FUSE.
 // Every startup failure becomes a StartupError with one line for the user.
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Options } from '../config/options.js';
 import { CredentialsError, loadCredentials } from '../config/credentials.js';
 import { resolveEndpoint } from '../config/endpoint.js';
@@ -11,8 +12,23 @@ import { StoreError } from '../store/errors.js';
 import { Filesystem } from '../fs/filesystem.js';
 import { createOperations } from '../fuse/operations.js';
 import { buildFuseOptions, hasFuseOption } from './fuse-options.js';
-import { MountedFilesystem } from './mount.js';
+import { EXIT_CRASH, MountedFilesystem } from './mount.js';
 import { MountpointError, checkMountpoint } from './mountpoint.js';
+import { formatStatus } from './status-report.js';
+
+/** SIGUSR1 writes the status here (in the log directory), readable as it is. */
+export const STATUS_FILE_NAME = 'qsfs.status';
+
+/** The status goes to a file of its own (or stderr with -f), whatever the log level. */
+function writeStatus(text: string, file: string | undefined, logger: Logger): void {
+  try {
+    // Synchronous on purpose: a few hundred bytes to the log directory, never to the mount.
+    if (file) writeFileSync(file, `${text}\n`, { mode: 0o640 });
+    else process.stderr.write(`${text}\n`);
+  } catch (err) {
+    logger.warn({ err: String(err) }, 'cannot write the status file');
+  }
+}
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -20,20 +36,27 @@ export class StartupError extends Error {
 
 const MiB = 1024 * 1024;
 
+const FUSE_CONF = '/etc/fuse.conf';
+const FUSE_DEVICE = '/dev/fuse';
+
 /** A bucket check that cannot answer within this time means the endpoint is not usable. */
 const BUCKET_CHECK_TIMEOUT_MS = 10_000;
 
 export async function startMount(o: Options): Promise<{ logger: Logger; logFile?: string }> {
   const { logger, file } = await createLogger({ foreground: o.foreground, logdir: o.logdir, loglevel: o.loglevel, debug: o.debug, keeplogdir: o.keeplogdir })
     .catch((err: unknown) => { throw new StartupError(`cannot open the log directory ${o.logdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); });
+  // A bug that escapes every handler: its reason goes to the log, and once mounted, what is
+  // dirty is still uploaded or saved for recovery before the process goes (see crashed()).
+  let afterCrash = (): void => process.exit(EXIT_CRASH);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err: { message: err.message, stack: err.stack } }, 'uncaught exception: exiting');
-    process.exit(70);
+    afterCrash();
   });
 
   const credentials = await loadCredentials(o.credentials).catch(rethrowAs(CredentialsError));
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, statexpire: o.statexpire });
   await checkMountpoint(o.mountpoint, hasFuseOption(fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
+  await checkUserMount(fuseOptions);
   await fsp.mkdir(o.diskdir, { recursive: true, mode: 0o700 })
     .catch((err: unknown) => { throw new StartupError(`cannot create the cache directory ${o.diskdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); });
 
@@ -71,20 +94,58 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     statexpire: o.statexpire,
     readOnly: hasFuseOption(fuseOptions, 'ro'),
   }, logger);
+  const startedAt = new Date();
+  const statusReport = (): string => {
+    const text = formatStatus({
+      bucket: o.bucket, prefix: o.prefix, mountpoint: o.mountpoint, endpoint: endpoint.url, startedAt,
+      openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
+      cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(),
+    });
+    writeStatus(text, o.foreground ? undefined : path.join(o.logdir, STATUS_FILE_NAME), logger);
+    return text;
+  };
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, {
     flushAll: () => fs.flushAll(),
+    openHandleCount: () => fs.openHandleCount,
+    lastHandleActivity: () => fs.lastHandleActivity,
+    openPaths: (limit) => fs.openPaths(limit),
+    dirtyFiles: () => fs.dirtyFiles(),
+    abortUnfinishedUploads: () => fs.abortUnfinishedUploads(),
+    statusReport,
     close: () => {
       logger.info({ requests: s3.stats.snapshot() }, 'request counts');
       s3.destroy();
     },
   }, logger);
+  // Read by our build of fuse-native's addon (scripts/build-native.mjs) when its loop starts.
+  if (o.single) process.env['QSFS_FUSE_SINGLE_THREAD'] = '1';
   try {
     await mounted.mount(createOperations(fs, logger));
+    afterCrash = () => void mounted.crashed();
   } catch (err) {
     s3.destroy();
     throw new StartupError(`cannot mount on ${o.mountpoint}: ${err instanceof Error ? err.message : String(err)} (is /dev/fuse available and libfuse2 installed?)`);
   }
   return { logger, logFile: file };
+}
+
+/**
+ * What an ordinary user's mount needs, said in one line before libfuse fails vaguely: access
+ * to /dev/fuse, and for allow_other/allow_root a 'user_allow_other' line in /etc/fuse.conf
+ * (fusermount says so on a stderr the background daemon does not have).
+ */
+async function checkUserMount(fuseOptions: string[]): Promise<void> {
+  if (process.getuid?.() === 0) return;
+  // libfuse 2 opens /dev/fuse itself before it calls fusermount, and only says "fuse failed".
+  await fsp.access(FUSE_DEVICE, fsConstants.R_OK | fsConstants.W_OK).catch(() => {
+    throw new StartupError(`${FUSE_DEVICE} is not readable and writable by this user: an ordinary user's mount needs it mode 0666, as Debian's udev rules make it (see the README)`);
+  });
+  const wanted = ['allow_other', 'allow_root'].find((name) => hasFuseOption(fuseOptions, name));
+  if (!wanted) return;
+  const conf = await fsp.readFile(FUSE_CONF, 'utf8').catch(() => '');
+  if (!/^\s*user_allow_other\s*$/m.test(conf)) {
+    throw new StartupError(`${wanted} needs a line 'user_allow_other' in ${FUSE_CONF} when mounting as an ordinary user (see the README)`);
+  }
 }
 
 function rethrowAs(kind: new (...args: never[]) => Error): (err: unknown) => never {

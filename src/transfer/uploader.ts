@@ -47,6 +47,11 @@ export class Uploader {
 
   constructor(private readonly s: UploaderSettings) {}
 
+  /** Parts in flight and waiting, across all files. */
+  get transfers(): { active: number; waiting: number } {
+    return { active: this.s.uploads.activeCount, waiting: this.s.uploads.pendingCount };
+  }
+
   /**
    * After a write ending at `writeEnd`: parts the writer has moved past are complete, so they
    * start uploading now. Only for files already larger than one part.
@@ -151,6 +156,25 @@ export class Uploader {
       }
       throw err;
     }
+  }
+
+  /** Bytes of the file's multipart upload already stored as parts (for progress reports). */
+  bytesStored(data: FileData): number {
+    let n = 0;
+    for (const part of this.sessions.get(data)?.parts.values() ?? []) n += part.size;
+    return n;
+  }
+
+  /** Multipart uploads started and not yet completed. */
+  get unfinished(): number {
+    return this.sessions.size;
+  }
+
+  /** At exit: every multipart upload still open is aborted, so the server frees its parts. */
+  async abortAll(): Promise<number> {
+    const open = [...this.sessions.keys()];
+    await Promise.all(open.map((data) => this.abort(data)));
+    return open.length;
   }
 
   /** Drops a multipart upload in progress (failure, rename, unlink): its parts are freed. */
