@@ -41,6 +41,12 @@ const FIXES = [
       + '  if (ts->tv_nsec == UTIME_OMIT) return 9007199254740992ULL;\n'
       + '  if (ts->tv_nsec == UTIME_NOW) return 9007199254740994ULL;\n',
   },
+  {
+    // qsfs -s (single-threaded FUSE): fuse-native always runs libfuse's multithreaded loop.
+    why: 'loop: libfuse single-threaded when QSFS_FUSE_SINGLE_THREAD is set (qsfs -s)',
+    from: '  fuse_loop_mt(ft->fuse);\n',
+    to: '  if (getenv("QSFS_FUSE_SINGLE_THREAD") != NULL) fuse_loop(ft->fuse);\n  else fuse_loop_mt(ft->fuse);\n',
+  },
 ];
 
 function fail(message) {

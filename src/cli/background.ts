@@ -1,7 +1,8 @@
 // Background mode: the command starts the daemon as a detached child and returns only when the
 // child reports over a pipe (fd 3) that the mount is live (exit 0) or why it failed (exit 1).
 import { spawn } from 'node:child_process';
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
 
 const READY_FD = 3;
 const ENV_FLAG = 'QSFS_DAEMON_CHILD';
@@ -12,11 +13,21 @@ export function isDaemonChild(): boolean {
 }
 
 /** Runs the daemon in a detached child; resolves with the launcher's exit code. */
-export function launchInBackground(entryScript: string, argv: string[]): Promise<number> {
+export function launchInBackground(entryScript: string, argv: string[], fuseDebug?: { file: string; append: boolean }): Promise<number> {
   return new Promise((resolve) => {
+    // The daemon's stderr carries only libfuse's own debug output (-g): kept in a file then.
+    let stderr: 'ignore' | number = 'ignore';
+    if (fuseDebug) {
+      try {
+        mkdirSync(path.dirname(fuseDebug.file), { recursive: true, mode: 0o750 });
+        stderr = openSync(fuseDebug.file, fuseDebug.append ? 'a' : 'w', 0o640);
+      } catch (err) {
+        process.stderr.write(`qsfs: cannot open ${fuseDebug.file} for FUSE debug output: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+      }
+    }
     const child = spawn(process.execPath, [...process.execArgv, entryScript, ...argv], {
       detached: true,
-      stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', stderr, 'pipe'],
       env: { ...process.env, [ENV_FLAG]: '1' },
     });
     const channel = child.stdio[READY_FD] as NodeJS.ReadableStream;
@@ -30,6 +41,7 @@ export function launchInBackground(entryScript: string, argv: string[]): Promise
       child.unref();
       resolve(code);
     };
+    if (typeof stderr === 'number') closeSync(stderr);
     channel.setEncoding('utf8');
     channel.on('data', (chunk: string) => {
       text += chunk;

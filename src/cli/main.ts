@@ -1,10 +1,12 @@
 // `qsfs BUCKET[:/prefix] MOUNTPOINT [options]`: parse, then mount in the foreground (-f) or hand
 // over to a background daemon that reports back once the mount is live.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, parseArgs } from './parse-args.js';
 import { isDaemonChild, launchInBackground, reportToLauncher } from './background.js';
 import { StartupError, startMount } from '../mount/start.js';
+import { FUSE_DEBUG_LOG } from '../log.js';
 
 export const EXIT_USAGE = 2;
 export const EXIT_STARTUP = 1;
@@ -30,7 +32,10 @@ export async function main(argv: string[], entryScript: string): Promise<number 
     return 0;
   }
   const options = parsed.options;
-  if (!options.foreground && !isDaemonChild()) return launchInBackground(entryScript, argv);
+  if (!options.foreground && !isDaemonChild()) {
+    const fuseDebug = options.fusedbg ? { file: path.join(options.logdir, FUSE_DEBUG_LOG), append: options.keeplogdir } : undefined;
+    return launchInBackground(entryScript, argv, fuseDebug);
+  }
   try {
     await startMount(options);
   } catch (err) {

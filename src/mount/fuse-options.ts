@@ -25,7 +25,7 @@ export function buildFuseOptions(s: FuseOptionSettings): string[] {
   ];
   if (s.fusedbg) opts.push('debug');
   for (const o of s.userOptions) {
-    if (o === '' || MOUNT_ONLY_WORDS.has(o) || o.startsWith('x-') || o.startsWith('comment=')) continue;
+    if (o === '' || MOUNT_ONLY_WORDS.has(o) || o.startsWith('x-') || o.startsWith('comment=') || o.startsWith('user=')) continue;
     if (!opts.includes(o)) opts.push(o);
   }
   // Other users may enter: the kernel holds them to the mode bits and owners we report (qsfs

@@ -30,7 +30,7 @@ describe('buildFuseOptions', () => {
   });
 
   test('mount(8)/fstab words are dropped', () => {
-    const dropped = ['_netdev', 'noauto', 'auto', 'user', 'users', 'nouser', 'nofail', 'defaults', 'owner', 'group', 'x-systemd.automount', 'comment=qsfs', ''];
+    const dropped = ['_netdev', 'noauto', 'auto', 'user', 'users', 'nouser', 'nofail', 'defaults', 'owner', 'group', 'x-systemd.automount', 'comment=qsfs', 'user=alice', ''];
     const opts = build(dropped);
     for (const w of dropped) assert.ok(!opts.includes(w), `${JSON.stringify(w)} kept in ${opts.join(',')}`);
     assert.deepEqual(opts, build([]));
