@@ -11,6 +11,8 @@ export class TcpForwarder {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   readonly contentMd5s = new Set<string>();
+  private paused = false;
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
 
   constructor(private readonly targetPort: number) {}
@@ -44,16 +46,43 @@ export class TcpForwarder {
       for (const m of text.matchAll(/\r\ncontent-md5:[ \t]*([A-Za-z0-9+/=]+)\r\n/gi)) this.contentMd5s.add(m[1]!);
       tail = text.slice(-256);
     });
-    client.pipe(upstream);
-    upstream.pipe(client);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    this.pairs.add(pair);
+    if (this.paused) {
+      client.pause(); // the 'data' listener above set it flowing
+      upstream.pause();
+    } else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
     const drop = (): void => {
       client.destroy();
       upstream.destroy();
       this.sockets.delete(client);
       this.sockets.delete(upstream);
+      this.pairs.delete(pair);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
+  }
+
+  /** Stalls every connection (nothing passes either way) until resume(): requests in flight hang. */
+  pause(): void {
+    this.paused = true;
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const [client, upstream] of this.pairs) {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
   }
 
   async close(): Promise<void> {
@@ -61,6 +90,7 @@ export class TcpForwarder {
     this.server = null;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    this.pairs.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
