@@ -63,3 +63,70 @@ test('counts requests by method and bytes each way, and take() resets them', asy
   assert.equal(c.bytesDown, 'echo:abcd'.length + 'echo:'.length);
   assert.equal(proxy.take().requests, 0);
 });
+
+/** Like request(), but a failed exchange (reset, refused, cut short) resolves with its error code. */
+function attempt(method: string, path: string, timeoutMs = 2000): Promise<{ status?: number; body?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+      res.on('aborted', () => resolve({ status: res.statusCode!, error: 'aborted' }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ status: res.statusCode!, error: e.code ?? e.message }));
+    });
+    req.setTimeout(timeoutMs, () => { resolve({ error: 'timeout' }); req.destroy(); });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+    req.end();
+  });
+}
+
+test('faults: a share of requests answered 503 SlowDown without reaching the server', async () => {
+  const before = seen.length;
+  proxy.setFaults({ errorShare: 1 });
+  const r = await attempt('GET', '/b/k');
+  proxy.clearFaults();
+  assert.equal(r.status, 503);
+  assert.match(r.body ?? '', /<Code>SlowDown<\/Code>/);
+  assert.equal(seen.length, before, 'not forwarded');
+  proxy.setFaults({ errorShare: 0.5, seed: 7 });
+  const statuses = [];
+  for (let i = 0; i < 40; i++) statuses.push((await attempt('GET', '/b/k')).status);
+  proxy.clearFaults();
+  const failed = statuses.filter((s) => s === 503).length;
+  assert.ok(failed > 5 && failed < 35, `about half failed: ${failed} of 40`);
+});
+
+test('faults: a response cut off mid-body, and an answer lost after the server acted', async () => {
+  proxy.setFaults({ resetShare: 1, match: /^GET / });
+  const cut = await attempt('GET', '/b/long-body');
+  proxy.setFaults({ resetShare: 1, match: /^HEAD / });
+  const lost = await attempt('HEAD', '/b/k');
+  proxy.clearFaults();
+  assert.ok(cut.error !== undefined, `the GET failed: ${JSON.stringify(cut)}`);
+  assert.ok(lost.error !== undefined && lost.status === undefined, `the HEAD got no answer: ${JSON.stringify(lost)}`);
+  assert.ok(proxy.faultCounts.resets >= 2);
+  assert.equal((await attempt('GET', '/b/k')).status, 200, 'fine again once cleared');
+});
+
+test('faults: a stall holds matching requests without an answer, others pass', async () => {
+  proxy.setFaults({ stall: true, match: /\/stalled/ });
+  const stalled = attempt('GET', '/b/stalled', 5000);
+  assert.equal((await attempt('GET', '/b/other')).status, 200, 'other requests pass during the stall');
+  const early = await Promise.race([stalled, new Promise((r) => setTimeout(() => r('still waiting'), 300))]);
+  assert.equal(early, 'still waiting');
+  proxy.clearFaults();
+  assert.ok((await stalled).error !== undefined, 'cleared: the held connection is closed');
+});
+
+test('faults: connections refused, then accepted again on the same port; added latency', async () => {
+  await proxy.refuse();
+  assert.equal((await attempt('GET', '/b/k')).error, 'ECONNREFUSED');
+  await proxy.accept();
+  assert.equal(proxy.port, port);
+  assert.equal((await attempt('GET', '/b/k')).status, 200);
+  proxy.setFaults({ latencyMs: 200 });
+  const started = Date.now();
+  assert.equal((await attempt('GET', '/b/k')).status, 200);
+  proxy.clearFaults();
+  assert.ok(Date.now() - started >= 190, 'the answer came after the added latency');
+});
