@@ -159,11 +159,11 @@ export class CountingProxy {
       headers: req.headers,
       agent: this.agent,
     }, (up) => {
-      if (!reset) res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
-      else if (Number(up.headers['content-length'] ?? 0) > 1) res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
+      const length = Number(up.headers['content-length'] ?? 0);
+      // A reset of a response without a body sends nothing at all (see below).
+      if (!reset || length > 1) res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
       up.on('data', (chunk: Buffer) => { counts.bytesDown += chunk.length; });
       res.on('error', () => undefined);
-      const length = Number(up.headers['content-length'] ?? 0);
       if (!reset) {
         up.pipe(res);
         return;

@@ -445,7 +445,6 @@ export class Filesystem {
       // server confirmed a moment ago (the kernel's lookup just before this open) will do.
       const key = this.keys.fileKey(path);
       let data = this.recent.get(key);
-      this.recent.delete(key);
       let firstBytes: Buffer | undefined;
       let fresh: CachedEntry | null = entry;
       if (entry.fetchedAt === undefined || Date.now() - entry.fetchedAt >= OPEN_REVALIDATE_MS || !entry.metadata) {
@@ -465,6 +464,7 @@ export class Filesystem {
         this.cache.setMissing(path);
         throw new FsError('ENOENT');
       }
+      this.recent.delete(key);
       const size = fresh.stat.size;
       if (!data || data.etag !== fresh.etag || data.size !== size) {
         data?.discard();
@@ -883,10 +883,14 @@ export class Filesystem {
    * Uploads every dirty file (at unmount). What still cannot be stored is saved under
    * --diskdir/recovery and named in the log; returns those paths.
    */
+  /** Open files, and closed ones whose data could not be uploaded yet. */
+  private filesWithData(): OpenFile[] {
+    return [...new Set([...this.openByPath.values(), ...this.unsaved])];
+  }
+
   async flushAll(): Promise<string[]> {
-    const files = new Set<OpenFile>([...this.openByPath.values(), ...this.unsaved]);
     const failed: string[] = [];
-    await Promise.all([...files].map(async (of) => {
+    await Promise.all(this.filesWithData().map(async (of) => {
       try {
         await this.upload(of);
       } catch {
@@ -925,7 +929,7 @@ export class Filesystem {
 
   /** Files with changes not yet stored, and how far their upload has come. */
   dirtyFiles(): Array<{ path: string; size: number; stored: number; uploading: boolean }> {
-    return [...new Set([...this.openByPath.values(), ...this.unsaved])]
+    return this.filesWithData()
       .filter((of) => of.pending || of.uploading !== null)
       .map((of) => ({ path: of.path, size: of.size, stored: this.uploader.bytesStored(of.data), uploading: of.uploading !== null }));
   }

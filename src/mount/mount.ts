@@ -24,16 +24,19 @@ export interface MountSettings {
   fuseOptions: string[];
 }
 
-/** What the lifecycle needs from the filesystem and the rest of the daemon. */
-export interface MountHooks {
+/** What shutdown needs from the filesystem (Filesystem has it all). */
+export interface FilesAtShutdown {
   /** Upload what is dirty; returns the files that could not be (saved for recovery instead). */
   flushAll(): Promise<string[]>;
-  openHandleCount(): number;
+  readonly openHandleCount: number;
   /** Date.now() of the last operation on an open file. */
-  lastHandleActivity(): number;
+  readonly lastHandleActivity: number;
   openPaths(limit: number): string[];
   dirtyFiles(): Array<{ path: string; size: number; stored: number; uploading: boolean }>;
   abortUnfinishedUploads(): Promise<number>;
+}
+
+export interface MountHooks {
   /** The one-screen status (SIGUSR1). */
   statusReport(): string;
   /** Last words before exit (closing clients, flushing logs). */
@@ -84,7 +87,12 @@ export class MountedFilesystem {
   private hurry = false;
   private exitCode: number | undefined;
 
-  constructor(private readonly s: MountSettings, private readonly hooks: MountHooks, private readonly log: Logger) {}
+  constructor(
+    private readonly s: MountSettings,
+    private readonly files: FilesAtShutdown,
+    private readonly hooks: MountHooks,
+    private readonly log: Logger,
+  ) {}
 
   async mount(ops: Operations): Promise<void> {
     const optionString = this.s.fuseOptions.join(',');
@@ -145,13 +153,13 @@ export class MountedFilesystem {
   private async shutDown(reason: string, detach: boolean): Promise<void> {
     this.stopping = true;
     if (this.watcher) clearInterval(this.watcher);
-    this.log.info({ reason, openFiles: this.hooks.openHandleCount() }, 'shutting down');
+    this.log.info({ reason, openFiles: this.files.openHandleCount }, 'shutting down');
     if (detach) await this.detach();
     const progress = this.reportProgress();
     try {
       await this.waitForOpenFiles();
-      const failed = await this.hooks.flushAll();
-      const aborted = await this.hooks.abortUnfinishedUploads();
+      const failed = await this.files.flushAll();
+      const aborted = await this.files.abortUnfinishedUploads();
       if (aborted > 0) this.log.info({ aborted }, 'aborted unfinished multipart uploads');
       this.finish(failed);
     } finally {
@@ -173,12 +181,12 @@ export class MountedFilesystem {
 
   private async waitForOpenFiles(): Promise<void> {
     let announced = false;
-    while (this.hooks.openHandleCount() > 0 && !this.hurry) {
-      if (Date.now() - this.hooks.lastHandleActivity() > IDLE_GRACE_MS) {
-        this.log.warn({ open: this.hooks.openPaths(20) }, `files still open and idle for ${IDLE_GRACE_MS / 1000} s: uploading them as they are`);
+    while (this.files.openHandleCount > 0 && !this.hurry) {
+      if (Date.now() - this.files.lastHandleActivity > IDLE_GRACE_MS) {
+        this.log.warn({ open: this.files.openPaths(20) }, `files still open and idle for ${IDLE_GRACE_MS / 1000} s: uploading them as they are`);
         return;
       }
-      if (!announced) this.log.info({ open: this.hooks.openPaths(20) }, 'waiting for open files to be closed');
+      if (!announced) this.log.info({ open: this.files.openPaths(20) }, 'waiting for open files to be closed');
       announced = true;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -189,7 +197,7 @@ export class MountedFilesystem {
     const last = new Map<string, { stored: number; at: number }>();
     return setInterval(() => {
       const now = Date.now();
-      for (const f of this.hooks.dirtyFiles()) {
+      for (const f of this.files.dirtyFiles()) {
         const before = last.get(f.path);
         const rate = before && now > before.at ? ((f.stored - before.stored) / ((now - before.at) / 1000)) : undefined;
         last.set(f.path, { stored: f.stored, at: now });

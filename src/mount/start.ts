@@ -104,13 +104,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     writeStatus(text, o.foreground ? undefined : path.join(o.logdir, STATUS_FILE_NAME), logger);
     return text;
   };
-  const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, {
-    flushAll: () => fs.flushAll(),
-    openHandleCount: () => fs.openHandleCount,
-    lastHandleActivity: () => fs.lastHandleActivity,
-    openPaths: (limit) => fs.openPaths(limit),
-    dirtyFiles: () => fs.dirtyFiles(),
-    abortUnfinishedUploads: () => fs.abortUnfinishedUploads(),
+  const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {
     statusReport,
     close: () => {
       logger.info({ requests: s3.stats.snapshot() }, 'request counts');

@@ -21,9 +21,10 @@ export class StoreError extends Error {
   }
 }
 
-const NETWORK_CODES = new Set([
+/** Failures of the connection rather than answers of the server. */
+export const NETWORK_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH',
-  'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout', 'AbortError',
+  'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout', 'AbortError', 'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
 interface SdkLikeError {

@@ -1,14 +1,14 @@
 // Which failed requests are worth sending again, and how long to wait first.
+import { NETWORK_CODES } from './errors.js';
 
 /** Server answers that mean "later", not "never". */
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
 const RETRYABLE_CODES = new Set([
   'SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeTooSkewed', 'InternalError', 'ServiceUnavailable',
 ]);
-/** Network failures: the request may not have reached the server, or its answer was lost. */
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'TimeoutError', 'ERR_STREAM_PREMATURE_CLOSE',
-]);
+/** Network failures worth another try (the request may not have reached the server, or its
+ *  answer was lost); an unknown host name or a request we aborted ourselves is not. */
+const RETRYABLE_NETWORK_CODES = new Set([...NETWORK_CODES].filter((c) => c !== 'ENOTFOUND' && c !== 'AbortError'));
 
 interface FailureLike { code?: string; Code?: string; name?: string; $metadata?: { httpStatusCode?: number } }
 
@@ -17,7 +17,8 @@ export function isRetryable(err: unknown): boolean {
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined && RETRYABLE_STATUS.has(status)) return true;
   if (e.Code !== undefined && RETRYABLE_CODES.has(e.Code)) return true;
-  return status === undefined && ((e.code !== undefined && NETWORK_CODES.has(e.code)) || (e.name !== undefined && NETWORK_CODES.has(e.name)));
+  return status === undefined
+    && ((e.code !== undefined && RETRYABLE_NETWORK_CODES.has(e.code)) || (e.name !== undefined && RETRYABLE_NETWORK_CODES.has(e.name)));
 }
 
 const BASE_DELAY_MS = 100;

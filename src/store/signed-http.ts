@@ -93,6 +93,7 @@ export class SignedHttp {
   private readonly signer: SignatureV4;
   private readonly base: URL;
   private readonly transport: typeof http | typeof https;
+  private readonly port: number | undefined;
 
   constructor(private readonly s: SignedHttpSettings) {
     this.signer = new SignatureV4({
@@ -106,6 +107,7 @@ export class SignedHttp {
     });
     this.base = new URL(s.endpoint.url);
     this.transport = this.base.protocol === 'https:' ? https : http;
+    this.port = this.base.port === '' ? undefined : Number(this.base.port);
   }
 
   /** Sends the request, retrying what is worth retrying; failures are StoreErrors. */
@@ -124,7 +126,7 @@ export class SignedHttp {
 
   private async attempt(bucket: string, r: SignedRequest): Promise<SignedResponse> {
     const started = performance.now();
-    const bodyLength = r.body === undefined ? 0 : Buffer.isBuffer(r.body) ? r.body.length : r.body.length;
+    const bodyLength = r.body?.length ?? 0;
     const { hostname, path, hostHeader } = this.address(bucket, r.key);
     const queryString = Object.entries(r.query ?? {}).map(([k, v]) => (v === '' ? escapeUri(k) : `${escapeUri(k)}=${escapeUri(v)}`)).join('&');
     const headers: Record<string, string> = {
@@ -136,13 +138,13 @@ export class SignedHttp {
     };
     if (r.body !== undefined || r.method === 'PUT' || r.method === 'POST') headers['content-length'] = String(bodyLength);
     const signed = await this.signer.sign({
-      method: r.method, protocol: this.base.protocol, hostname, port: this.port(), path, query: r.query ?? {}, headers,
+      method: r.method, protocol: this.base.protocol, hostname, port: this.port, path, query: r.query ?? {}, headers,
     });
     let status: number | string = '-';
     let received = 0;
     try {
       const response = await this.exchange({
-        method: r.method, hostname, port: this.port(), path: queryString === '' ? path : `${path}?${queryString}`,
+        method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`,
         headers: signed.headers as Record<string, string>,
       }, r);
       status = response.status;
@@ -162,19 +164,11 @@ export class SignedHttp {
     }
   }
 
-  private port(): number | undefined {
-    return this.base.port === '' ? undefined : Number(this.base.port);
-  }
-
   /** Path-style puts the bucket in the path; virtual-hosted style in the host name. */
   private address(bucket: string, key: string): { hostname: string; path: string; hostHeader: string } {
     const escapedKey = key.split('/').map(escapeUri).join('/');
-    const host = this.base.hostname;
-    const portSuffix = this.base.port === '' ? '' : `:${this.base.port}`;
-    if (this.s.endpoint.forcePathStyle) {
-      return { hostname: host, path: `/${bucket}/${escapedKey}`, hostHeader: `${this.base.host}` };
-    }
-    return { hostname: `${bucket}.${host}`, path: `/${escapedKey}`, hostHeader: `${bucket}.${host}${portSuffix}` };
+    if (this.s.endpoint.forcePathStyle) return { hostname: this.base.hostname, path: `/${bucket}/${escapedKey}`, hostHeader: this.base.host };
+    return { hostname: `${bucket}.${this.base.hostname}`, path: `/${escapedKey}`, hostHeader: `${bucket}.${this.base.host}` };
   }
 
   private exchange(o: { method: string; hostname: string; port?: number; path: string; headers: Record<string, string> }, r: SignedRequest): Promise<SignedResponse> {
@@ -191,7 +185,7 @@ export class SignedHttp {
       }, (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 300) {
-          gather(res, 64 * 1024).then((body) => fail(errorFromResponse(status, res.headers, body)), fail);
+          gather(res).then((body) => fail(errorFromResponse(status, body)), fail);
           return;
         }
         if (r.response === 'stream') {
@@ -200,11 +194,11 @@ export class SignedHttp {
           return;
         }
         const expected = r.response === 'buffer' ? r.expectedLength ?? (Number(res.headers['content-length']) || 0) : 0;
-        const gathered = r.response === 'buffer' ? gatherInto(res, expected) : drain(res);
+        const gathered = r.response === 'buffer' ? gatherInto(res, expected) : gather(res);
         gathered.then((body) => {
           // CopyObject and UploadPartCopy may answer 200 and put the error in the body.
           if (body && /^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body.subarray(0, 256).toString('utf8'))) {
-            fail(errorFromResponse(500, res.headers, body));
+            fail(errorFromResponse(500, body));
             return;
           }
           if (settled) return;
@@ -233,22 +227,15 @@ export class SignedHttp {
 }
 
 /** The S3 error document's Code and Message (a HEAD error has no body: the status says it). */
-function errorFromResponse(status: number, headers: http.IncomingHttpHeaders, body: Buffer | undefined): AttemptError {
+function errorFromResponse(status: number, body: Buffer | undefined): AttemptError {
   const text = body?.toString('utf8') ?? '';
   const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
   const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? `HTTP ${status}`;
-  const e = new AttemptError(message, code ?? (status === 404 ? 'NotFound' : undefined), { httpStatusCode: status });
-  const retryAfter = headers['retry-after'];
-  if (retryAfter !== undefined) (e as AttemptError & { retryAfter?: string }).retryAfter = retryAfter;
-  return e;
-}
-
-function drain(res: http.IncomingMessage): Promise<Buffer | undefined> {
-  return gather(res, 64 * 1024);
+  return new AttemptError(message, code ?? (status === 404 ? 'NotFound' : undefined), { httpStatusCode: status });
 }
 
 /** A small body (errors, copy results): kept up to `limit` bytes, the rest read and dropped. */
-function gather(res: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
+function gather(res: http.IncomingMessage, limit = 64 * 1024): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
