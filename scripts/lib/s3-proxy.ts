@@ -159,7 +159,8 @@ export class CountingProxy {
       headers: req.headers,
       agent: this.agent,
     }, (up) => {
-      const length = Number(up.headers['content-length'] ?? 0);
+      // A HEAD answer announces the object's length but carries no body.
+      const length = method === 'HEAD' ? 0 : Number(up.headers['content-length'] ?? 0);
       // A reset of a response without a body sends nothing at all (see below).
       if (!reset || length > 1) res.writeHead(up.statusCode ?? 502, up.statusMessage, up.rawHeaders);
       up.on('data', (chunk: Buffer) => { counts.bytesDown += chunk.length; });
@@ -175,7 +176,7 @@ export class CountingProxy {
         up.destroy();
         res.socket?.destroy();
       };
-      // No body to cut (PUT, HEAD): the answer is lost after the server acted on the request.
+      // No body to cut (PUT, HEAD, DELETE): the answer is lost after the server acted on the request.
       if (!(length > 1)) {
         cut();
         return;
