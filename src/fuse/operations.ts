@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Filesystem } from '../fs/filesystem.js';
 import { FsError, errnoOf } from '../fs/errors.js';
 import { isStoredXattrName } from '../fs/xattrs.js';
+import { StoreError } from '../store/errors.js';
 
 type Reply = (result: number, ...values: unknown[]) => void;
 
@@ -41,6 +42,9 @@ export function createOperations(fs: Filesystem, log: Logger): Operations {
         const errno = errnoNumber(err);
         if (err instanceof FsError) {
           log.debug({ op, path, errno: err.errno }, 'fuse op failed');
+        } else if (err instanceof StoreError) {
+          // The server failed us after the retries: expected in bad weather, no stack needed.
+          log.warn({ op, path, err: err.message }, 'fuse op failed');
         } else {
           log.error({ op, path, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'fuse op failed');
         }
