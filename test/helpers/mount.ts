@@ -78,6 +78,9 @@ export class TestMount {
     const daemonExited = await waitForExit(this.pid, 20_000);
     if (!daemonExited) process.kill(this.pid, 'SIGKILL');
     const log = await this.log();
+    // QSFS_TEST_KEEP_LOGS=DIR keeps every mount's log there for a look after the run.
+    const keep = process.env['QSFS_TEST_KEEP_LOGS'];
+    if (keep) await fsp.writeFile(path.join(keep, `${path.basename(this.work.dir)}.log`), log).catch(() => undefined);
     await fsp.rm(this.work.dir, { recursive: true, force: true }).catch(() => undefined);
     return { daemonExited, log };
   }

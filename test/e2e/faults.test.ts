@@ -1,0 +1,294 @@
+// Faults between the daemon and the S3 server: the test proxy (scripts/lib/s3-proxy.ts) sits on
+// loopback between a real mount and Ceph RGW and answers 503 SlowDown, cuts responses off,
+// stalls, or refuses connections while the tests drive the mount from child processes. What
+// reached the bucket is checked with the SDK straight against the server, past the proxy.
+//
+// Seeds of the proxy's random choices come from QSFS_TEST_SEED when set (failures name them).
+// QSFS_TEST_FAULT_SECONDS sets how long the concurrent workers run (default 60).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomInt } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CountingProxy } from '../../scripts/lib/s3-proxy.js';
+import { TestBucket } from '../helpers/s3.js';
+import { TestMount, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
+import { testEndpoint } from '../helpers/rgw-env.js';
+import { startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
+import { dataFor } from '../helpers/random-ops.js';
+import { run, shResult } from '../helpers/shell.js';
+import { logProblems, q, withMount } from '../helpers/posix.js';
+import type { WorkerReport } from '../helpers/fault-worker.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const FAULT_WORKER = fileURLToPath(new URL('../helpers/fault-worker.js', import.meta.url));
+const SEED = process.env['QSFS_TEST_SEED'] ? Number(process.env['QSFS_TEST_SEED']) : randomInt(1, 2 ** 31);
+const WORKER_SECONDS = Number(process.env['QSFS_TEST_FAULT_SECONDS'] ?? 60);
+
+const md5hex = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+
+async function localMd5s(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const entry of await fsp.readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    out.set(path.relative(root, file), md5hex(await fsp.readFile(file)));
+  }
+  return out;
+}
+
+/** Writes a tree of seeded files: small ones, and some that take a multipart upload at -b 5. */
+async function makeTree(root: string, seed: number): Promise<number> {
+  const sizes = [0, 1, 700, 4 * KiB, 50 * KiB, 300 * KiB, 1 * MiB + 3, 5 * MiB, 6 * MiB + 1, 12 * MiB];
+  let total = 0;
+  let n = 0;
+  for (const dir of ['', 'a', 'a/b', 'c', 'c/d/e']) {
+    await fsp.mkdir(path.join(root, dir), { recursive: true });
+    for (const size of sizes) {
+      if (size > MiB && dir.length > 1) continue; // the large ones once at the top and in a/
+      await fsp.writeFile(path.join(root, dir, `file-${n} ${size}.bin`), dataFor(seed * 1000 + n, size));
+      total += size;
+      n++;
+    }
+    // and many small ones: most requests of a real tree are for those
+    for (let i = 0; i < 25; i++, n++) {
+      const size = 1 + ((seed + n * 7919) % (20 * KiB));
+      await fsp.writeFile(path.join(root, dir, `small-${n}.txt`), dataFor(seed * 1000 + n, size));
+      total += size;
+    }
+  }
+  return total;
+}
+
+function sameMd5s(want: Map<string, string>, got: Map<string, string>, what: string): void {
+  const problems: string[] = [];
+  for (const [name, md5] of want) {
+    if (!got.has(name)) problems.push(`${name}: missing`);
+    else if (got.get(name) !== md5) problems.push(`${name}: md5 ${got.get(name)}, want ${md5}`);
+  }
+  for (const name of got.keys()) if (!want.has(name)) problems.push(`${name}: not expected`);
+  assert.deepEqual(problems, [], `${what} (seed ${SEED})`);
+}
+
+/** Files under `dir`, recursively (empty when it does not exist). */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+
+describe('faults between the daemon and the S3 server', () => {
+  let bucket: TestBucket;
+  let proxy: CountingProxy;
+  let work: string;
+
+  before(async () => {
+    bucket = await TestBucket.create('faults');
+    proxy = new CountingProxy('127.0.0.1', testEndpoint().port);
+    await proxy.start();
+    work = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-faults-'));
+  });
+  after(async () => {
+    await proxy?.stop();
+    await bucket?.destroy();
+    if (work) await fsp.rm(work, { recursive: true, force: true });
+  });
+
+  /** Mount options that send every request through the proxy. */
+  const viaProxy = (...extra: string[]): string[] => [`-P=${proxy.port}`, ...extra];
+
+  /** md5 of each object under `prefix`, read past the proxy, by name relative to it. */
+  async function storedMd5s(prefix: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const key of await bucket.keys(prefix)) {
+      if (!key.endsWith('/')) out.set(key.slice(prefix.length), md5hex(await bucket.get(key)));
+    }
+    return out;
+  }
+
+  test('10% of requests answered 503 SlowDown while a tree is copied in and out: every md5 matches', { timeout: 600_000 }, async (t) => {
+    const src = path.join(work, 'tree-in');
+    const total = await makeTree(src, SEED);
+    const want = await localMd5s(src);
+    t.diagnostic(`seed ${SEED}: ${want.size} files, ${(total / MiB).toFixed(1)} MiB`);
+    proxy.setFaults({ errorShare: 0.1, errorStatus: 503, seed: SEED });
+    try {
+      const before = proxy.faultCounts.errors;
+      await withMount(t, bucket.name, 'faults-in', async (m) => {
+        const r = await shResult(`cp -r ${q(src)} ${q(m.p('tree'))}`);
+        assert.equal(r.code, 0, `cp -r into the mount succeeds despite the 503s (seed ${SEED}): ${r.stderr}`);
+      }, viaProxy('-r=10', '-b=5'));
+      const errorsIn = proxy.faultCounts.errors - before;
+      sameMd5s(want, await storedMd5s('tree/'), 'the objects written through the mount under 503s');
+
+      const dst = path.join(work, 'tree-out');
+      await withMount(t, bucket.name, 'faults-out', async (m) => {
+        const r = await shResult(`cp -r ${q(m.p('tree'))} ${q(dst)}`);
+        assert.equal(r.code, 0, `cp -r out of a fresh mount succeeds despite the 503s (seed ${SEED}): ${r.stderr}`);
+      }, viaProxy('-r=10', '-b=5'));
+      sameMd5s(want, await localMd5s(dst), 'the files read back cold through a fresh mount under 503s');
+      const errorsOut = proxy.faultCounts.errors - before - errorsIn;
+      t.diagnostic(`503s answered by the proxy: ${errorsIn} while copying in, ${errorsOut} while copying out`);
+      assert.ok(errorsIn > 5 && errorsOut > 5, `the proxy did answer 503s both ways (${errorsIn} in, ${errorsOut} out)`);
+    } finally {
+      proxy.clearFaults();
+    }
+  });
+
+  test('the server gone for 4 s in the middle of a 200 MB upload: the copy completes intact', { timeout: 600_000 }, async (t) => {
+    const size = 200 * MiB;
+    const data = dataFor(SEED + 1, size);
+    const want = md5hex(data);
+    const local = path.join(work, 'big.bin');
+    await fsp.writeFile(local, data);
+    await withMount(t, bucket.name, 'restart', async (m) => {
+      proxy.take();
+      let finished = false;
+      const copy = shResult(`cp ${q(local)} ${q(m.p('big.bin'))}`).finally(() => { finished = true; });
+      let sent = 0;
+      while (!finished && sent < 60 * MiB) {
+        await sleep(20);
+        sent += proxy.take().bytesUp;
+      }
+      assert.equal(finished, false, `cp is still running when the server goes away (${(sent / MiB).toFixed(0)} MiB sent)`);
+      await proxy.refuse();
+      t.diagnostic(`connections refused after ${(sent / MiB).toFixed(0)} MiB had gone up`);
+      await sleep(4000);
+      await proxy.accept();
+      const r = await withTimeout(copy, 300_000, 'cp of 200 MB across the outage');
+      assert.equal(r.code, 0, `cp succeeds: the uploads retried across the outage; stderr: ${r.stderr}`);
+    }, viaProxy('-r=10', '-b=8'));
+    assert.equal(md5hex(await bucket.get('big.bin')), want, 'the object in the bucket holds the 200 MB as written');
+    await fsp.rm(local);
+  });
+
+  test('the server gone for good: close(2) fails with EIO in bounded time and the data is kept byte for byte', { timeout: 600_000 }, async (t) => {
+    const size = 7 * MiB + 5;
+    const dataSeed = SEED + 2;
+    const want = md5hex(dataFor(dataSeed, size));
+    const retries = 2;
+    const reqtimeout = 5;
+    const m = await TestMount.start(bucket.name, 'gone', viaProxy(`-r=${retries}`, `-R=${reqtimeout}`, '-b=5'));
+    let writer: HoldWriter | null = null;
+    try {
+      writer = startHoldWriter(m.p('gone.bin'), size, dataSeed);
+      await withTimeout(writer.written, 120_000, 'writing to the mount');
+      await proxy.refuse();
+      const started = Date.now();
+      writer.close();
+      const r = await withTimeout(writer.exited, 300_000, 'close(2) with the server gone');
+      const seconds = (Date.now() - started) / 1000;
+      t.diagnostic(`close(2) answered after ${seconds.toFixed(1)} s: exit ${r.code}, ${r.stderr.trim()}`);
+      assert.equal(r.code, 3, `close(2) fails (exit 3), stderr: ${r.stderr}`);
+      assert.match(r.stderr, /close failed: EIO /, 'close(2) fails with EIO');
+      // Each request: refused at once, then up to `retries` backoffs of at most 0.1 s x 2^(n-1);
+      // the bound leaves room for a slow machine, not for a hang.
+      assert.ok(seconds < (retries + 1) * reqtimeout + 30, `close(2) answers in bounded time, not after ${seconds} s`);
+
+      // Unmount with the server still gone: the data goes to --diskdir/recovery, named in the log.
+      let unmounted = false;
+      for (let i = 0; i < 40 && !unmounted; i++) {
+        unmounted = (await run('fusermount', ['-u', m.path])).code === 0 || !(await isMountpoint(m.path));
+        if (!unmounted) await sleep(250);
+      }
+      assert.ok(unmounted, 'fusermount -u succeeds');
+      assert.equal(await waitForExit(m.pid, 120_000), true, `the daemon exits; log:\n${logProblems(await m.log())}`);
+      const log = await m.log();
+      const saved = await filesUnder(path.join(m.work.diskdir, 'recovery'));
+      const matching = [];
+      for (const f of saved) if (md5hex(await fsp.readFile(f)) === want) matching.push(f);
+      assert.equal(matching.length, 1, `one file under --diskdir/recovery holds the data byte for byte (files: ${JSON.stringify(saved)}); log:\n${logProblems(log)}`);
+      assert.ok(log.includes(matching[0]!), `the log names the recovery file ${matching[0]}`);
+      assert.equal(await bucket.head('gone.bin'), null, 'nothing half-written reached the bucket');
+      t.diagnostic(`kept for recovery in ${matching[0]}`);
+    } finally {
+      writer?.kill();
+      await proxy.accept();
+      await m.stop();
+    }
+  });
+
+  test('a stalled request fails after --reqtimeout while the mount answers other requests', { timeout: 300_000 }, async (t) => {
+    await bucket.put('stall/stuck.bin', dataFor(SEED + 3, 200 * KiB));
+    await bucket.put('stall/fine.txt', 'still here\n');
+    const retries = 1;
+    const reqtimeout = 3;
+    await withMount(t, bucket.name, 'stall', async (m) => {
+      proxy.setFaults({ match: new RegExp(`^GET /${bucket.name}/stall/stuck\\.bin`), stall: true });
+      try {
+        const started = Date.now();
+        let finished = false;
+        const stuck = shResult(`cat ${q(m.p('stall', 'stuck.bin'))} > /dev/null`).finally(() => { finished = true; });
+        while (proxy.faultCounts.stalled === 0 && Date.now() - started < 30_000) await sleep(20);
+        assert.ok(proxy.faultCounts.stalled > 0, 'the read of stuck.bin reached the proxy and stalled');
+
+        // Meanwhile the mount answers everything else.
+        const other = await shResult(`ls ${q(m.p('stall'))} && cat ${q(m.p('stall', 'fine.txt'))} && echo new > ${q(m.p('stall', 'new.txt'))} && cat ${q(m.p('stall', 'new.txt'))}`);
+        assert.equal(other.code, 0, `other requests are answered during the stall: ${other.stderr}`);
+        assert.equal(other.stdout, 'fine.txt\nstuck.bin\nstill here\nnew\n');
+        assert.equal(finished, false, 'the stalled read is still waiting meanwhile');
+
+        const r = await withTimeout(stuck, 120_000, 'the stalled read');
+        const seconds = (Date.now() - started) / 1000;
+        t.diagnostic(`the stalled read failed after ${seconds.toFixed(1)} s: ${r.stderr.trim()}`);
+        assert.notEqual(r.code, 0, 'the stalled read fails');
+        assert.match(r.stderr, /Input\/output error/, 'with EIO');
+        assert.ok(seconds >= reqtimeout, `not before --reqtimeout (${reqtimeout} s) has passed without progress`);
+        // Each FUSE read gives up after (retries + 1) attempts of --reqtimeout; the kernel follows a
+        // failed read-ahead with one plain read of the page, so a read may take two rounds.
+        assert.ok(seconds < 2 * (retries + 1) * reqtimeout + 30, `within 2 x (retries + 1) x --reqtimeout and some slack, not ${seconds} s`);
+      } finally {
+        proxy.clearFaults();
+      }
+      // The file reads once the server answers again.
+      const again = await shResult(`md5sum < ${q(m.p('stall', 'stuck.bin'))}`);
+      assert.equal(again.stdout.split(' ')[0], md5hex(dataFor(SEED + 3, 200 * KiB)), 'and reads intact once the stall is over');
+    }, viaProxy(`-r=${retries}`, `-R=${reqtimeout}`));
+  });
+
+  test(`8 processes writing and reading their files for ${WORKER_SECONDS} s with faults on: every file checks out`, { timeout: 900_000 }, async (t) => {
+    const faults = { errorShare: 0.03, errorStatus: 500 as const, resetShare: 0.03, latencyMs: 2, seed: SEED + 4 };
+    proxy.setFaults(faults);
+    const before = { ...proxy.faultCounts };
+    const reports: WorkerReport[] = [];
+    try {
+      await withMount(t, bucket.name, 'workers', async (m) => {
+        const runs = Array.from({ length: 8 }, (_, i) =>
+          run(process.execPath, [FAULT_WORKER, m.p('workers', `w${i}`), String(SEED + 10 + i), String(WORKER_SECONDS)], { timeoutMs: (WORKER_SECONDS + 300) * 1000 }));
+        const results = await Promise.all(runs);
+        results.forEach((r, i) => {
+          assert.equal(r.code, 0, `worker ${i} (seed ${SEED + 10 + i}) found no failure: ${r.stdout}${r.stderr}`);
+          reports.push(JSON.parse(r.stdout) as WorkerReport);
+        });
+      }, viaProxy('-r=10', '-b=5', '-R=60'));
+    } finally {
+      proxy.clearFaults();
+    }
+    const errors = proxy.faultCounts.errors - before.errors;
+    const resets = proxy.faultCounts.resets - before.resets;
+    const sum = (k: 'writes' | 'appends' | 'reads'): number => reports.reduce((n, r) => n + r[k], 0);
+    t.diagnostic(`seed ${SEED}: ${sum('writes')} writes, ${sum('appends')} appends, ${sum('reads')} reads; ${errors} 500s and ${resets} cut responses injected`);
+    assert.ok(errors > 10 && resets > 10, `faults were injected (${errors} errors, ${resets} resets)`);
+
+    // After unmount, the bucket holds what each worker wrote last, read past the proxy...
+    const want = new Map<string, string>();
+    for (const [i, report] of reports.entries()) for (const [name, md5] of Object.entries(report.files)) want.set(`w${i}/${name}`, md5);
+    sameMd5s(want, await storedMd5s('workers/'), 'the workers\' files in the bucket');
+
+    // ...and a fresh mount reads every file back intact with the faults still on.
+    proxy.setFaults({ ...faults, seed: SEED + 5 });
+    try {
+      await withMount(t, bucket.name, 'workers-read', async (m) => {
+        const r = await shResult(`cd ${q(m.p('workers'))} && find . -type f -print0 | xargs -0 -P 4 -n 8 md5sum`);
+        assert.equal(r.code, 0, `every file reads through a fresh mount under faults: ${r.stderr}`);
+        const got = new Map(r.stdout.trim().split('\n').map((l) => [l.slice(l.indexOf('  ./') + 4), l.slice(0, 32)] as [string, string]));
+        sameMd5s(want, got, 'the workers\' files read back cold through a fresh mount under faults');
+      }, viaProxy('-r=10', '-b=5', '-R=60'));
+    } finally {
+      proxy.clearFaults();
+    }
+  });
+});
