@@ -21,12 +21,17 @@ export interface Faults {
   resetShare?: number;
   /** Requests are held without an answer (and never forwarded) while this is set. */
   stall?: boolean;
+  /** Requests are answered 200 with garbage (never forwarded): a body that is not XML, headers
+   *  that are not what they say (a Last-Modified that is no date, an unquoted ETag, a
+   *  Content-Range that is no range, metadata mode `abc`), as a broken middlebox might. */
+  garbage?: boolean;
   /** Seed of the random choices, so a failing run can be replayed. */
   seed?: number;
 }
 
 export interface FaultCounts {
   errors: number;
+  garbage: number;
   resets: number;
   stalled: number;
 }
@@ -47,7 +52,7 @@ export class CountingProxy {
   private readonly stalled = new Set<http.ServerResponse>();
   private readonly sockets = new Set<Socket>();
   private listenPort = 0;
-  readonly faultCounts: FaultCounts = { errors: 0, resets: 0, stalled: 0 };
+  readonly faultCounts: FaultCounts = { errors: 0, garbage: 0, resets: 0, stalled: 0 };
 
   constructor(private readonly targetHost: string, private readonly targetPort: number) {}
 
@@ -127,6 +132,19 @@ export class CountingProxy {
       this.stalled.add(res);
       req.resume(); // take the body, answer nothing
       res.on('close', () => this.stalled.delete(res));
+      return;
+    }
+    if (f.garbage) {
+      this.faultCounts.garbage++;
+      req.resume();
+      req.on('end', () => {
+        const body = Buffer.from('<html>not S3 <Contents><Key>\u0000</Key></Contents', 'utf8');
+        res.writeHead(200, {
+          'content-type': 'application/xml', 'content-length': body.length, 'last-modified': 'sometime last week',
+          etag: 'unquoted', 'content-range': 'bytes garbage', 'x-amz-meta-mode': 'abc', 'x-amz-meta-mtime': '-5',
+        });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      });
       return;
     }
     if (f.errorShare && this.random() < f.errorShare) {

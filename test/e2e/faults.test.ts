@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CountingProxy } from '../../scripts/lib/s3-proxy.js';
 import { TestBucket } from '../helpers/s3.js';
-import { TestMount, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
+import { TestMount, isAlive, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { dataFor } from '../helpers/random-ops.js';
@@ -247,6 +247,39 @@ describe('faults between the daemon and the S3 server', () => {
       const again = await shResult(`md5sum < ${q(m.p('stall', 'stuck.bin'))}`);
       assert.equal(again.stdout.split(' ')[0], md5hex(dataFor(SEED + 3, 200 * KiB)), 'and reads intact once the stall is over');
     }, viaProxy(`-r=${retries}`, `-R=${reqtimeout}`));
+  });
+
+  test('garbage answers (200s that are not S3) fail the operations with an errno; the daemon lives on', { timeout: 300_000 }, async (t) => {
+    await bucket.put('junk/f1', 'the real content\n');
+    await bucket.put('junk/d/x', 'x\n');
+    await withMount(t, bucket.name, 'garbage', async (m) => {
+      const commands = [
+        `ls ${q(m.p('junk'))}`, `stat -c '%s %a %Y' ${q(m.p('junk', 'f1'))}`, `cat ${q(m.p('junk', 'f1'))}`, `ls ${q(m.p('junk', 'd'))}`,
+        `echo new > ${q(m.p('junk', 'new'))}`, `mv ${q(m.p('junk', 'd'))} ${q(m.p('junk', 'e'))}`, `chmod 600 ${q(m.p('junk', 'f1'))}`,
+      ];
+      proxy.setFaults({ garbage: true, match: /junk/ });
+      const answers: string[] = [];
+      try {
+        for (const c of commands) {
+          const r = await shResult(c);
+          answers.push(`${c.split(' ')[0]}: exit ${r.code} ${r.stderr.trim().replace(/^.*: /, '')}`);
+        }
+      } finally {
+        proxy.clearFaults();
+      }
+      t.diagnostic(`under garbage answers (${proxy.faultCounts.garbage} sent):\n${answers.join('; ')}`);
+      assert.ok(proxy.faultCounts.garbage > 0, 'garbage was answered');
+      assert.ok(isAlive(m.pid), 'the daemon is alive');
+      const log = await m.log();
+      assert.doesNotMatch(log, /"msg":"(crashed|uncaught)/i, 'nothing uncaught');
+
+      // Once the server answers properly again, everything works and nothing garbage stuck.
+      await sleep(1100); // past the negative and listing trust windows
+      const after = await shResult(`ls ${q(m.p('junk'))} && cat ${q(m.p('junk', 'f1'))} && cat ${q(m.p('junk', 'd', 'x'))}`);
+      assert.equal(after.code, 0, `the mount works again: ${after.stderr}`);
+      assert.match(after.stdout, /^d\nf1\n/);
+      assert.match(after.stdout, /the real content\nx\n$/);
+    }, viaProxy('-r=1', '-e=0'));
   });
 
   test(`8 processes writing and reading their files for ${WORKER_SECONDS} s with faults on: every file checks out`, { timeout: 900_000 }, async (t) => {

@@ -112,6 +112,19 @@ test('faults: a response cut off mid-body, and an answer lost after the server a
   assert.equal((await attempt('GET', '/b/k')).status, 200, 'fine again once cleared');
 });
 
+test('faults: garbage answers are 200s that are not S3, never forwarded', async () => {
+  const before = seen.length;
+  proxy.setFaults({ garbage: true, match: /junk/ });
+  const junk = await attempt('GET', '/b/junk');
+  const fine = await attempt('GET', '/b/k');
+  proxy.clearFaults();
+  assert.equal(junk.status, 200);
+  assert.match(junk.body ?? '', /^<html>not S3/);
+  assert.equal(fine.body, 'echo:', 'others pass');
+  assert.equal(seen.length, before + 1, 'the garbage request was not forwarded');
+  assert.equal(proxy.faultCounts.garbage, 1);
+});
+
 test('faults: a stall holds matching requests without an answer, others pass', async () => {
   proxy.setFaults({ stall: true, match: /\/stalled/ });
   const stalled = attempt('GET', '/b/stalled', 5000);
