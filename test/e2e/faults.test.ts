@@ -11,10 +11,10 @@ import { createHash, randomInt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CountingProxy } from '../../scripts/lib/s3-proxy.js';
 import { TestBucket } from '../helpers/s3.js';
-import { TestMount, isAlive, isMountpoint, sleep, waitForExit } from '../helpers/mount.js';
+import { REPO_ROOT, TestMount, daemonPid, endpointArgs, isAlive, isMountpoint, makeWorkdir, runQsfs, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { dataFor } from '../helpers/random-ops.js';
@@ -280,6 +280,48 @@ describe('faults between the daemon and the S3 server', () => {
       assert.match(after.stdout, /^d\nf1\n/);
       assert.match(after.stdout, /the real content\nx\n$/);
     }, viaProxy('-r=1', '-e=0'));
+  });
+
+  test('an unexpected exception in an operation is logged with its stack, answers EIO, and the mount stays alive', { timeout: 120_000 }, async () => {
+    const work = await makeWorkdir('bug');
+    // A test-only preload plants two bugs in the daemon: getattr of */boom throws at once, and
+    // readdir of */boom-dir rejects later.
+    const hook = path.join(work.dir, 'bug-hook.mjs');
+    const filesystemModule = pathToFileURL(path.join(REPO_ROOT, 'dist', 'fs', 'filesystem.js')).href;
+    await fsp.writeFile(hook, [
+      `import { Filesystem } from ${JSON.stringify(filesystemModule)};`,
+      'const getattr = Filesystem.prototype.getattr;',
+      "Filesystem.prototype.getattr = function (p) { if (p.endsWith('/boom')) throw new TypeError('injected bug: sync'); return getattr.call(this, p); };",
+      'const readdir = Filesystem.prototype.readdir;',
+      "Filesystem.prototype.readdir = async function (p) { if (p.endsWith('/boom-dir')) { await null; throw new RangeError('injected bug: async'); } return readdir.call(this, p); };",
+    ].join('\n'));
+    const env = { ...process.env, NODE_OPTIONS: `--import=${hook}` };
+    try {
+      const r = await runQsfs([bucket.name, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const pid = await daemonPid(work.mountpoint);
+      const p = (name: string): string => q(path.join(work.mountpoint, name));
+      const boom = await shResult(`mkdir ${p('boom-dir')} && stat ${p('boom')}`);
+      assert.match(boom.stderr, /stat: cannot statx? .*boom.*: Input\/output error/, 'the failing getattr answers EIO');
+      const boomDir = await shResult(`ls ${p('boom-dir')}`);
+      assert.match(boomDir.stderr, /Input\/output error/, 'the failing readdir answers EIO');
+      const fine = await shResult(`echo fine > ${p('fine')} && cat ${p('fine')} && ls ${q(work.mountpoint)}`);
+      assert.equal(fine.stdout, 'fine\nboom-dir\nfine\n', `the mount goes on working: ${fine.stderr}`);
+      assert.ok(isAlive(pid), 'the daemon is alive');
+      const log = await fsp.readFile(path.join(work.logdir, 'qsfs.log'), 'utf8');
+      for (const what of ['sync', 'async']) {
+        const line = log.split('\n').find((l) => l.includes(`injected bug: ${what}`));
+        assert.ok(line, `the ${what} exception is logged`);
+        const rec = JSON.parse(line) as { level: number; err: { stack: string } };
+        assert.equal(rec.level, 50, 'at error level');
+        assert.match(rec.err.stack, /Error: injected bug.*\n\s+at /, 'with its stack');
+      }
+      await run('fusermount', ['-u', work.mountpoint]);
+      assert.equal(await waitForExit(pid, 30_000), true, 'the daemon exits on unmount');
+    } finally {
+      await run('fusermount', ['-uz', work.mountpoint]);
+      await fsp.rm(work.dir, { recursive: true, force: true });
+    }
   });
 
   test(`8 processes writing and reading their files for ${WORKER_SECONDS} s with faults on: every file checks out`, { timeout: 900_000 }, async (t) => {
