@@ -1,6 +1,5 @@
 // The storage interface the filesystem is written against. It speaks in keys and bytes,
 // never in paths or errno; src/store/ is the one place that knows about S3.
-import type { Readable } from 'node:stream';
 
 /** User metadata as stored on the object (names without the `x-amz-meta-` prefix, lower case). */
 export type ObjectMetadata = Record<string, string>;
@@ -43,7 +42,6 @@ export interface UploadedPart {
 }
 
 /** Body of a PUT: a buffer, or a stream with its exact length (S3 needs Content-Length). */
-export type PutBody = Buffer | { stream: Readable; length: number };
 
 export interface ObjectStore {
   readonly bucket: string;
@@ -56,10 +54,8 @@ export interface ObjectStore {
   /** The object's info and its first `length` bytes (fewer if it is shorter) in one request:
    *  a HEAD and a GET at once. null when there is no such object. */
   getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null>;
-  /** The whole object as a stream (for downloads into a local file). */
-  getStream(key: string): Promise<Readable>;
   /** Stores an object; returns its ETag. */
-  put(key: string, body: PutBody, options?: PutOptions): Promise<string>;
+  put(key: string, body: Buffer, options?: PutOptions): Promise<string>;
   listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number): Promise<ListPage>;
   /** Server-side copy; with `options` the metadata is replaced, otherwise copied. */
   copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void>;

@@ -1,12 +1,11 @@
 // ObjectStore on @aws-sdk/client-s3: each method is one S3 request (plus the SDK's retries),
 // with S3 errors turned into StoreErrors that say what failed.
-import type { Readable } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { StoreError, toStoreError } from './errors.js';
-import type { ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutBody, PutOptions, UploadedPart } from './object-store.js';
+import type { ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
 
 /** The two request paths of a mount (see signed-http.ts for why there are two). */
@@ -85,12 +84,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async getStream(key: string): Promise<Readable> {
-    const r = await this.http.send(this.bucket, { operation: 'GetObjectCommand', method: 'GET', key, response: 'stream' }, `GET ${key}`);
-    return r.stream as Readable;
-  }
-
-  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<string> {
+  async put(key: string, body: Buffer, options: PutOptions = {}): Promise<string> {
     const r = await this.http.send(this.bucket, {
       operation: 'PutObjectCommand', method: 'PUT', key, body, headers: objectHeaders(options), response: 'none',
     }, `PUT ${key}`);

@@ -9,7 +9,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { SourceData } from '@smithy/types';
 import type { Endpoint } from '../config/endpoint.js';
@@ -52,10 +51,10 @@ export interface SignedRequest {
   key: string;
   query?: Record<string, string>;
   headers?: Record<string, string>;
-  /** A buffer is sent again on a retry; a stream cannot be, so its request is tried once. */
-  body?: Buffer | { stream: Readable; length: number };
-  /** How the response body is wanted: ignored, gathered into a buffer, or handed over. */
-  response: 'none' | 'buffer' | 'stream';
+  /** In memory, so that a retry can send it again. */
+  body?: Buffer;
+  /** How the response body is wanted: ignored, or gathered into a buffer. */
+  response: 'none' | 'buffer';
   /** For 'buffer': the size to preallocate (a ranged GET knows it). */
   expectedLength?: number;
   /** Log context for -U and error messages. */
@@ -67,7 +66,6 @@ export interface SignedResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body?: Buffer;
-  stream?: http.IncomingMessage;
 }
 
 export interface SignedHttpSettings {
@@ -112,8 +110,7 @@ export class SignedHttp {
 
   /** Sends the request, retrying what is worth retrying; failures are StoreErrors. */
   async send(bucket: string, r: SignedRequest, what: string): Promise<SignedResponse> {
-    const retryable = !(r.body && !Buffer.isBuffer(r.body));
-    const attempts = retryable ? this.s.retries + 1 : 1;
+    const attempts = this.s.retries + 1;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.attempt(bucket, r);
@@ -188,11 +185,6 @@ export class SignedHttp {
           gather(res).then((body) => fail(errorFromResponse(status, body)), fail);
           return;
         }
-        if (r.response === 'stream') {
-          settled = true;
-          resolve({ status, headers: res.headers, stream: res });
-          return;
-        }
         const expected = r.response === 'buffer' ? r.expectedLength ?? (Number(res.headers['content-length']) || 0) : 0;
         const gathered = r.response === 'buffer' ? gatherInto(res, expected) : gather(res);
         gathered.then((body) => {
@@ -206,7 +198,7 @@ export class SignedHttp {
           resolve({ status, headers: res.headers, body });
         }, fail);
       });
-      // --reqtimeout bounds a request that makes no progress: connecting, waiting or streaming.
+      // --reqtimeout bounds a request that makes no progress: connecting, sending, waiting or receiving.
       req.setTimeout(this.s.reqtimeout * 1000, () => fail(new AttemptError(`no progress for ${this.s.reqtimeout} s`, 'RequestTimeout', {}, 'TimeoutError')));
       req.once('socket', (socket) => {
         if (!socket.connecting) return;
@@ -215,13 +207,7 @@ export class SignedHttp {
         socket.once('close', () => clearTimeout(timer));
       });
       req.on('error', fail);
-      const body = r.body;
-      if (body === undefined) req.end();
-      else if (Buffer.isBuffer(body)) req.end(body);
-      else {
-        body.stream.once('error', fail);
-        body.stream.pipe(req);
-      }
+      req.end(r.body);
     });
   }
 }

@@ -2,7 +2,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { S3ClientBundle } from '../../src/store/s3-client.js';
 import { S3ObjectStore } from '../../src/store/s3-store.js';
 import { TestBucket } from '../helpers/s3.js';
@@ -11,12 +10,6 @@ import { storeClient, storeError } from '../helpers/store-client.js';
 
 function md5(b: Buffer | string): string {
   return createHash('md5').update(b).digest('hex');
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c as Uint8Array));
-  return Buffer.concat(chunks);
 }
 
 describe('S3ObjectStore', () => {
@@ -116,21 +109,6 @@ describe('S3ObjectStore', () => {
       assert.deepEqual(info.metadata, {});
     });
 
-    test('put a stream with its length', async () => {
-      const body = randomBytes(300_000);
-      const parts = [body.subarray(0, 1000), body.subarray(1000, 150_000), body.subarray(150_000)];
-      const etag = await store.put('put/stream.bin', { stream: Readable.from(parts), length: body.length }, {
-        contentType: 'application/octet-stream',
-        metadata: { mode: '33152' },
-      });
-      assert.equal(etag, md5(body));
-      const info = await store.head('put/stream.bin');
-      assert.ok(info);
-      assert.equal(info.size, body.length);
-      assert.equal(info.metadata.mode, '33152');
-      assert.deepEqual(await bucket.get('put/stream.bin'), body);
-    });
-
     test('put with a right Content-MD5 stores the object', async () => {
       const body = randomBytes(50_000);
       const etag = await store.put('put/md5-ok', body, { contentMD5: createHash('md5').update(body).digest('base64'), metadata: { mode: '33188' } });
@@ -147,12 +125,6 @@ describe('S3ObjectStore', () => {
         assert.equal(e.code, 'BadDigest');
         assert.ok(e.message.includes('put/md5-bad'), e.message);
       }));
-      assert.equal(await store.head('put/md5-bad'), null);
-      // a stream body carries the header too
-      await assert.rejects(
-        store.put('put/md5-bad', { stream: Readable.from([body]), length: body.length }, { contentMD5: wrong }),
-        storeError('invalid'),
-      );
       assert.equal(await store.head('put/md5-bad'), null);
     });
 
@@ -203,16 +175,6 @@ describe('S3ObjectStore', () => {
       await assert.rejects(store.getRange('read/missing', 0, 10), storeError('not-found'));
     });
 
-    test('getStream: the whole object', async () => {
-      const big = randomBytes(1024 * 1024 + 17);
-      await bucket.put('read/big.bin', big);
-      assert.equal((await readAll(await store.getStream(KEY))).toString(), TEXT);
-      assert.deepEqual(await readAll(await store.getStream('read/big.bin')), big);
-    });
-
-    test('getStream of a missing key: not-found', async () => {
-      await assert.rejects(store.getStream('read/missing'), storeError('not-found'));
-    });
   });
 
   describe('listPage', () => {
