@@ -1,5 +1,6 @@
 // Complete listings of directories: which names a directory holds, and whether each is a file,
-// a directory, or both (a key `a` and keys under `a/`). With a listing at hand, a name that is
+// a directory, or both (a key `a` and keys under `a/`: the directory wins, see
+// namesBothFileAndDir in fs/keys.ts). With a listing at hand, a name that is
 // not in it costs no request at all (`cp -r` and `tar x` look up every name before creating
 // it), a second `ls` costs nothing, and a lookup knows which single HEAD to send. This mount's
 // own changes are applied to the listings at once; changes by other clients show up when a
@@ -69,16 +70,16 @@ export class DirListings {
   }
 
   /** What the listing of `dir` says `name` is, if a listing is at hand (and, for an absent
-   *  name, recent enough to trust). */
+   *  name, recent enough to trust). A name that is both is a directory. */
   kindOf(dir: string, name: string): 'file' | 'dir' | 'missing' | undefined {
     const l = this.get(dir);
     if (!l || l === 'too-big') return undefined;
-    if (l.files.has(name)) return 'file';
     if (l.dirs.has(name)) return 'dir';
+    if (l.files.has(name)) return 'file';
     return l.trustAbsenceUntil > Date.now() ? 'missing' : undefined;
   }
 
-  /** This mount created `name` in `dir` (a file wins over a directory of the same name). */
+  /** This mount created `name` in `dir`. */
   added(dir: string, name: string, kind: 'file' | 'dir'): void {
     const l = this.map.get(dir);
     if (!l) return;

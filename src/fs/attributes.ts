@@ -42,12 +42,31 @@ function metaInt(meta: ObjectMetadata, name: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** mtime in seconds, with an optional fraction (s3fs writes integers, rclone floats). */
+/** mtime in seconds, with an optional fraction (s3fs writes integers, rclone floats); undefined
+ *  when absent, garbage, or past what a Date can hold. */
 function metaTime(meta: ObjectMetadata): Date | undefined {
   const raw = meta.mtime;
   if (raw === undefined || !/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
   // Rounded: 1083783754.324 * 1000 is 1083783754323.9999 in floating point.
-  return new Date(Math.round(Number(raw) * 1000));
+  const date = new Date(Math.round(Number(raw) * 1000));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+const INTEGER_ATTRIBUTES = ['mode', 'uid', 'gid'] as const;
+
+/**
+ * The attribute metadata that is present but garbage, raw values by name (undefined when there
+ * is none): mode, uid or gid that is not a non-negative decimal integer, an mtime that is not a
+ * non-negative number of seconds. statOf ignores exactly these and uses the defaults instead.
+ */
+export function garbageAttributes(meta: ObjectMetadata): Record<string, string> | undefined {
+  let garbage: Record<string, string> | undefined;
+  for (const name of INTEGER_ATTRIBUTES) {
+    const raw = meta[name];
+    if (raw !== undefined && metaInt(meta, name) === undefined) (garbage ??= {})[name] = raw;
+  }
+  if (meta.mtime !== undefined && metaTime(meta) === undefined) (garbage ??= {}).mtime = meta.mtime;
+  return garbage;
 }
 
 export function kindOf(info: Pick<ObjectInfo, 'key' | 'contentType' | 'metadata'>): Kind {

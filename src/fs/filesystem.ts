@@ -13,11 +13,14 @@ import { moveTree } from './tree-move.js';
 import { XATTR_CREATE, XATTR_REPLACE, isStoredXattrName, parseXattrs, storeXattrs } from './xattrs.js';
 import {
   DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_CONTENT_TYPE,
-  extraMetadataOf, kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
+  extraMetadataOf, garbageAttributes, kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
 } from './attributes.js';
+import { BucketWarnings } from './bucket-warnings.js';
 import { FsError } from './errors.js';
 import { StoreError } from '../store/errors.js';
-import { KeyMapper, MAX_NAME_BYTES, baseName, joinPath, parentOf, splitListing } from './keys.js';
+import {
+  KeyMapper, MAX_NAME_BYTES, baseName, joinPath, namesBothFileAndDir, parentOf, splitListing, type ListedNames,
+} from './keys.js';
 import { OpenFile } from './open-file.js';
 
 export interface FilesystemSettings {
@@ -77,6 +80,17 @@ function checkMetadataSize(extra: ObjectMetadata): void {
   for (const [name, value] of Object.entries(extra)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
   if (bytes > USER_METADATA_LIMIT) throw new FsError('E2BIG');
 }
+
+/**
+ * The names of a listing once each, directories first: a name both a file and a directory is
+ * a directory, and a file still open here may be in the bucket already.
+ */
+function uniqueNames(dirs: Iterable<string>, files: Iterable<string>): string[] {
+  const unique = new Set(dirs);
+  for (const name of files) unique.add(name);
+  return [...unique];
+}
+
 const UINT32_MAX = 0xffffffff;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
@@ -102,6 +116,12 @@ const OPEN_REVALIDATE_MS = 1000;
 const OPEN_FETCH_LIMIT = 1024 * 1024;
 /** HEADs sent at once to learn the attributes of a directory just listed (`ls -l`). */
 const ATTRIBUTE_PREFETCH_CONCURRENCY = 32;
+/**
+ * Names of one listing whose attributes are prefetched at most: `ls -l` of a few thousand files
+ * finds its answers waiting, but a plain `ls` of a directory of 100,000 keys does not send
+ * --maxstat's worth of HEADs (10,000 with -t 20) that nobody may ask for.
+ */
+const MAX_PREFETCHED_NAMES = 4096;
 
 export class Filesystem {
   private readonly keys: KeyMapper;
@@ -112,7 +132,8 @@ export class Filesystem {
   /** Files whose last handle closed while their upload kept failing: their data must not go. */
   private readonly unsaved = new Set<OpenFile>();
   private readonly lookups = new Map<string, Promise<CachedEntry | 'missing'>>();
-  private readonly warnedNames = new Set<string>();
+  /** Bad keys and metadata met in the bucket, each logged once. */
+  private readonly warnings: BucketWarnings;
   private nextHandle = 1;
   private handleActivityAt = Date.now();
   private readonly mountedAt = new Date();
@@ -127,6 +148,7 @@ export class Filesystem {
 
   constructor(private readonly store: ObjectStore, private readonly s: FilesystemSettings, private readonly log: Logger) {
     this.keys = new KeyMapper(s.prefix);
+    this.warnings = new BucketWarnings(log);
     this.cache = new StatCache(s);
     const statTtl = s.statexpire < 0 ? Infinity : s.statexpire * 60_000;
     this.dirs = new DirListings({ ttlMs: Math.min(statTtl, MAX_LISTING_TTL_MS), maxDirs: 1000, maxNames: Math.max(1000, s.maxstat * 500) });
@@ -195,7 +217,8 @@ export class Filesystem {
     let kind = this.dirs.kindOf(dir, name);
     if (kind === undefined && this.dirs.get(dir) === undefined) {
       const listing = await this.listParent(dir);
-      if (listing) kind = listing.files.includes(name) ? 'file' : listing.dirs.includes(name) ? 'dir' : 'missing';
+      // A name that is both is a directory (namesBothFileAndDir).
+      if (listing) kind = listing.dirs.includes(name) ? 'dir' : listing.files.includes(name) ? 'file' : 'missing';
     }
     if (kind === 'missing') {
       this.cache.setMissing(path);
@@ -221,6 +244,7 @@ export class Filesystem {
   }
 
   private cacheFileInfo(path: string, info: ObjectInfo): CachedEntry {
+    this.checkMetadata(info);
     const kind = kindOf(info) === 'symlink' ? 'symlink' : 'file';
     const entry: CachedEntry = {
       kind, stat: statOf(kind, info.size, info.lastModified, info.metadata, this.defaults), etag: info.etag, hasMarker: false,
@@ -230,41 +254,66 @@ export class Filesystem {
     return entry;
   }
 
-  /** One LIST of the keys that start with the name: the object itself, the prefix below it, or neither. */
+  /**
+   * One LIST of the keys that start with the name: the prefix below it (a directory, which wins
+   * over an object of the same name), the object itself, or neither.
+   */
   private async probe(path: string): Promise<CachedEntry | 'missing'> {
     const key = this.keys.fileKey(path);
     const page = await this.store.listPage(key, '/', undefined, 1000);
-    if (page.objects.some((o) => o.key === key)) {
+    // The object is the first key of its own listing: when it exists, this page has it.
+    const hasObject = page.objects.some((o) => o.key === key);
+    if (page.prefixes.includes(`${key}/`)) {
+      if (hasObject) this.warnings.shadowedFile(key);
+      return this.fetchDirectory(path, true);
+    }
+    if (page.continuationToken !== undefined) {
+      // More than a page of names sharing this prefix, and `key/` may be on a later one (`key-1`
+      // sorts before it): ask for the directory directly, then for the file.
+      const dir = await this.fetchDirectory(path, false);
+      if (dir !== 'missing') {
+        if (hasObject) this.warnings.shadowedFile(key);
+        return dir;
+      }
+    }
+    if (hasObject) {
       const entry = await this.fetchFile(path);
       if (entry) return entry;
     }
-    if (page.prefixes.includes(`${key}/`)) return this.fetchDirectory(path, true);
-    if (page.continuationToken === undefined) {
-      this.cache.setMissing(path);
-      return 'missing';
-    }
-    // More than a page of names sharing this prefix: ask for each form directly.
-    return (await this.fetchFile(path)) ?? this.fetchDirectory(path, false);
+    this.cache.setMissing(path);
+    return 'missing';
   }
 
   /** One page of the directory's listing, kept when it is the whole of it. */
-  private async listParent(dir: string): Promise<{ files: string[]; dirs: string[] } | null> {
+  private async listParent(dir: string): Promise<ListedNames | null> {
     const prefix = this.keys.dirPrefix(dir);
     const page = await this.store.listPage(prefix, '/', undefined, 1000);
     if (page.continuationToken !== undefined) {
       this.dirs.setTooBig(dir);
       return null;
     }
-    const { files, dirs } = splitListing(prefix, page.objects.map((o) => o.key), page.prefixes);
-    files.push(...this.pendingNamesIn(dir));
-    this.dirs.set(dir, files, dirs, 0);
-    return { files, dirs };
+    const names = splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, (key) => this.warnings.invalidName(key));
+    this.reportShadowedFiles(prefix, names);
+    names.files.push(...this.pendingNamesIn(dir));
+    this.dirs.set(dir, names.files, names.dirs, 0);
+    return names;
+  }
+
+  private reportShadowedFiles(prefix: string, names: ListedNames): void {
+    for (const name of namesBothFileAndDir(names)) this.warnings.shadowedFile(prefix + name);
+  }
+
+  /** Attribute metadata another client wrote that statOf has to ignore: said once per key. */
+  private checkMetadata(info: ObjectInfo): void {
+    const garbage = garbageAttributes(info.metadata);
+    if (garbage) this.warnings.garbageMetadata(info.key, garbage);
   }
 
   /** A directory: its marker's attributes, or an implicit one when keys exist below it. */
   private async fetchDirectory(path: string, knownToExist: boolean): Promise<CachedEntry | 'missing'> {
     const prefix = this.keys.dirPrefix(path);
     let marker = await this.store.head(prefix);
+    if (marker) this.checkMetadata(marker);
     let lastModified = marker?.lastModified;
     if (!marker && !knownToExist) {
       const page = await this.store.listPage(prefix, undefined, undefined, 1);
@@ -275,6 +324,7 @@ export class Filesystem {
       }
       lastModified = first.lastModified;
       if (first.key === prefix) marker = await this.store.head(prefix); // created meanwhile
+      if (marker) this.checkMetadata(marker);
     }
     const entry: CachedEntry = {
       kind: 'dir', stat: statOf('dir', 0, marker?.lastModified ?? lastModified ?? this.mountedAt, marker?.metadata ?? {}, this.defaults),
@@ -314,26 +364,26 @@ export class Filesystem {
     await this.requireDirectory(path);
     const known = this.dirs.get(path);
     if (known && known !== 'too-big') {
-      const names = [...new Set([...known.files, ...known.dirs])];
+      const names = uniqueNames(known.dirs, known.files);
       this.prefetchAttributes(path, names);
       return ['.', '..', ...names];
     }
     const prefix = this.keys.dirPrefix(path);
     const limit = this.s.maxlist > 0 ? this.s.maxlist : Infinity;
-    const fileKeys: string[] = [];
-    const prefixes: string[] = [];
+    // Each page is reduced to names at once: a listing of 100,000 keys holds 100,000 short
+    // strings, not 100,000 keys with their sizes, ETags and dates.
+    const names: ListedNames = { files: [], dirs: [] };
     let token: string | undefined;
     do {
       const page = await this.store.listPage(prefix, '/', token, 1000);
-      for (const o of page.objects) fileKeys.push(o.key);
-      prefixes.push(...page.prefixes);
+      splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, (key) => this.warnings.invalidName(key), names);
       token = page.continuationToken;
-    } while (token !== undefined && fileKeys.length + prefixes.length < limit);
-    const { files, dirs } = splitListing(prefix, fileKeys, prefixes, (name) => this.warnInvalidName(prefix + name));
-    files.push(...this.pendingNamesIn(path));
-    const all = [...new Set([...files, ...dirs])];
-    const list = all.slice(0, limit);
-    if (token === undefined && list.length === all.length) this.dirs.set(path, files, dirs, 0);
+    } while (token !== undefined && names.files.length + names.dirs.length < limit);
+    this.reportShadowedFiles(prefix, names);
+    names.files.push(...this.pendingNamesIn(path));
+    const all = uniqueNames(names.dirs, names.files);
+    const list = all.length > limit ? all.slice(0, limit) : all;
+    if (token === undefined && list.length === all.length) this.dirs.set(path, names.files, names.dirs, 0);
     for (const name of list) {
       const child = joinPath(path, name);
       if (this.cache.get(child) === 'missing') this.cache.delete(child);
@@ -353,18 +403,12 @@ export class Filesystem {
    */
   private prefetchAttributes(dir: string, names: string[]): void {
     if (this.s.statexpire === 0) return;
-    const room = Math.floor((this.s.maxstat * 1000) / 2);
+    const room = Math.min(Math.floor((this.s.maxstat * 1000) / 2), MAX_PREFETCHED_NAMES);
     for (const name of names.slice(0, room)) {
       const child = joinPath(dir, name);
       if (this.cache.get(child) !== undefined || this.lookups.has(child) || this.openByPath.has(child)) continue;
       void this.attributePrefetch(() => this.lookupOrNull(child)).catch(() => undefined);
     }
-  }
-
-  private warnInvalidName(key: string): void {
-    if (this.warnedNames.has(key)) return;
-    this.warnedNames.add(key);
-    this.log.warn({ key }, 'skipping a key that cannot be a file name');
   }
 
   async mkdir(path: string, mode: number): Promise<void> {
@@ -393,9 +437,24 @@ export class Filesystem {
     }
     await this.store.delete(prefix);
     this.cache.deleteTree(path);
-    this.cache.setMissing(path);
     this.dirs.deleteTree(path);
-    this.listed(path, null);
+    this.directoryGone(path);
+  }
+
+  /**
+   * A directory this mount removed or moved away. An object of the same name that it hid (a key
+   * both a file and a prefix) is a file again, to be looked up; otherwise the name is gone.
+   */
+  private directoryGone(path: string): void {
+    const dir = parentOf(path);
+    const name = baseName(path);
+    this.dirs.removed(dir, name, 'dir');
+    if (this.dirs.kindOf(dir, name) === 'file') {
+      this.cache.delete(path);
+    } else {
+      this.cache.setMissing(path);
+      this.dirs.removed(dir, name);
+    }
   }
 
   // ---- files: open, read, write, close --------------------------------------------------
@@ -723,10 +782,9 @@ export class Filesystem {
     this.dirs.deleteTree(from);
     this.dirs.deleteTree(to);
     this.cache.deleteTree(from);
-    this.cache.setMissing(from);
     this.cache.deleteTree(to);
+    this.directoryGone(from);
     this.cache.set(to, { ...source, hasMarker: move.hadMarker || markerNeeded || (target?.hasMarker ?? false) });
-    this.listed(from, null);
     this.listed(to, 'dir');
   }
 

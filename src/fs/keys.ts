@@ -38,19 +38,43 @@ export function isValidName(name: string): boolean {
     && Buffer.byteLength(name) <= MAX_NAME_BYTES;
 }
 
+export interface ListedNames {
+  files: string[];
+  dirs: string[];
+}
+
 /**
  * The names in one page or more of a delimited listing of `prefix`: objects are files, common
  * prefixes directories (the directory's own marker is neither). Keys that cannot be a name are
- * left out and reported to `onInvalid`.
+ * left out and reported to `onInvalid` as listed: the object's key, or the common prefix (which
+ * ends in '/'). Names are appended to `into` when given, so that a long listing is sorted page
+ * by page and only its names are kept.
  */
-export function splitListing(prefix: string, objectKeys: string[], prefixes: string[], onInvalid?: (name: string) => void): { files: string[]; dirs: string[] } {
-  const files: string[] = [];
-  const dirs: string[] = [];
-  const take = (name: string, into: string[]): void => {
-    if (isValidName(name)) into.push(name);
-    else onInvalid?.(name);
-  };
-  for (const key of objectKeys) if (key !== prefix) take(key.slice(prefix.length), files);
-  for (const p of prefixes) take(p.slice(prefix.length, -1), dirs);
-  return { files, dirs };
+export function splitListing(
+  prefix: string, objectKeys: Iterable<string>, prefixes: Iterable<string>,
+  onInvalid?: (key: string) => void, into: ListedNames = { files: [], dirs: [] },
+): ListedNames {
+  for (const key of objectKeys) {
+    if (key === prefix) continue;
+    const name = key.slice(prefix.length);
+    if (isValidName(name)) into.files.push(name);
+    else onInvalid?.(key);
+  }
+  for (const p of prefixes) {
+    const name = p.slice(prefix.length, -1);
+    if (isValidName(name)) into.dirs.push(name);
+    else onInvalid?.(p);
+  }
+  return into;
+}
+
+/**
+ * Names listed both as a file and as a directory: an object `a` next to keys under `a/`. The
+ * directory is what the mount shows (as mountpoint-s3 does): it keeps everything below `a/`
+ * reachable, where the file would hide all of it to show one object.
+ */
+export function namesBothFileAndDir(names: ListedNames): string[] {
+  if (names.dirs.length === 0) return [];
+  const dirs = new Set(names.dirs);
+  return names.files.filter((name) => dirs.has(name));
 }

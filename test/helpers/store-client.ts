@@ -15,6 +15,8 @@ export interface StoreClientOptions {
   /** A wrong secret. */
   secret?: string;
   reqtimeout?: number;
+  /** Parallel transfers (sockets: four times as many, at least 16). */
+  numtransfer?: number;
   logger?: Logger;
   logRequests?: boolean;
 }
@@ -26,7 +28,7 @@ export function storeClient(opts: StoreClientOptions = {}): S3ClientBundle {
     credentials: { accessKeyId: e.accessKeyId, secretAccessKey: opts.secret ?? e.secretAccessKey, source: 'test' },
     retries: 1,
     reqtimeout: opts.reqtimeout ?? 30,
-    numtransfer: 4,
+    numtransfer: opts.numtransfer ?? 4,
     logRequests: opts.logRequests ?? false,
   }, opts.logger ?? silent);
 }

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BLOCK_SIZE, DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_CONTENT_TYPE,
-  kindOf, metadataOf, statOf, type AttributeDefaults,
+  garbageAttributes, kindOf, metadataOf, statOf, type AttributeDefaults,
 } from '../../src/fs/attributes.js';
 
 const DEFAULTS: AttributeDefaults = { filemode: 0o644, dirmode: 0o755, uid: 1000, gid: 1001 };
@@ -151,6 +151,48 @@ describe('metadataOf', () => {
       assert.equal(st.uid, c.uid);
       assert.equal(st.gid, c.gid);
       assert.equal(st.mtime.getTime(), c.ms, `mtime ${meta.mtime}`);
+    }
+  });
+});
+
+describe('garbageAttributes', () => {
+  test('good or absent attributes are not garbage', () => {
+    assert.equal(garbageAttributes({}), undefined);
+    assert.equal(garbageAttributes({ mode: '33188', uid: '0', gid: '42', mtime: '1700000000' }), undefined);
+    assert.equal(garbageAttributes({ mtime: '1700000000.5', uid: ' 7 ' }), undefined);
+    assert.equal(garbageAttributes({ mtime: '0' }), undefined);
+    // other user metadata is not ours to judge
+    assert.equal(garbageAttributes({ 'content-owner': 'abc', xattr: '%%%' }), undefined);
+  });
+
+  test('names each garbage field with its raw value', () => {
+    assert.deepEqual(garbageAttributes({ mode: 'abc' }), { mode: 'abc' });
+    assert.deepEqual(garbageAttributes({ mtime: '-5' }), { mtime: '-5' });
+    assert.deepEqual(garbageAttributes({ uid: '-1', gid: '5' }), { uid: '-1' });
+    assert.deepEqual(
+      garbageAttributes({ mode: '0x1ff', uid: 'root', gid: '1.5', mtime: 'yesterday', other: 'x' }),
+      { mode: '0x1ff', uid: 'root', gid: '1.5', mtime: 'yesterday' },
+    );
+    assert.deepEqual(garbageAttributes({ mode: '', mtime: ' ' }), { mode: '', mtime: ' ' });
+  });
+
+  test('integers too large to be exact, and mtimes past what a date holds, are garbage', () => {
+    assert.deepEqual(garbageAttributes({ uid: '99999999999999999999' }), { uid: '99999999999999999999' });
+    const farFuture = '9'.repeat(20);
+    assert.deepEqual(garbageAttributes({ mtime: farFuture }), { mtime: farFuture });
+    // and statOf ignores exactly those: Last-Modified stands in for the mtime
+    assert.equal(statOf('file', 0, LAST_MODIFIED, { mtime: farFuture }, DEFAULTS).mtime.getTime(), LAST_MODIFIED.getTime());
+  });
+
+  test('what garbageAttributes names is what statOf replaces with the defaults', () => {
+    const samples = ['abc', '-5', '', '12abc', '1e3', '0x10', '7', '1.5', ' 3 ', '99999999999999999999', '1700000000.25'];
+    for (const raw of samples) {
+      const garbage = garbageAttributes({ mode: raw, uid: raw, gid: raw, mtime: raw }) ?? {};
+      const st = statOf('file', 0, LAST_MODIFIED, { mode: raw, uid: raw, gid: raw, mtime: raw }, DEFAULTS);
+      assert.equal('mode' in garbage, st.mode === (S_IFREG | 0o644) && raw !== String(0o644), `mode ${JSON.stringify(raw)}`);
+      assert.equal('uid' in garbage, st.uid === DEFAULTS.uid, `uid ${JSON.stringify(raw)}`);
+      assert.equal('gid' in garbage, st.gid === DEFAULTS.gid, `gid ${JSON.stringify(raw)}`);
+      assert.equal('mtime' in garbage, st.mtime.getTime() === LAST_MODIFIED.getTime(), `mtime ${JSON.stringify(raw)}`);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyMapper, baseName, isValidName, joinPath, parentOf } from '../../src/fs/keys.js';
+import { KeyMapper, baseName, isValidName, joinPath, namesBothFileAndDir, parentOf, splitListing } from '../../src/fs/keys.js';
 
 describe('KeyMapper without a prefix', () => {
   const k = new KeyMapper('');
@@ -107,5 +107,34 @@ describe('isValidName', () => {
     assert.equal(isValidName('日'.repeat(85) + 'a'), false); // 256 bytes, 86 characters
     assert.equal(isValidName('😀'.repeat(63) + 'abc'), true); // 255 bytes
     assert.equal(isValidName('😀'.repeat(64)), false); // 256 bytes, 128 UTF-16 units
+  });
+});
+
+describe('splitListing', () => {
+  test('objects are files, common prefixes directories, the marker neither', () => {
+    const names = splitListing('d/', ['d/', 'd/a.txt', 'd/b'], ['d/sub/', 'd/b/']);
+    assert.deepEqual(names, { files: ['a.txt', 'b'], dirs: ['sub', 'b'] });
+  });
+
+  test('keys that cannot be names are left out and reported as listed: the key, or the common prefix', () => {
+    const reported: string[] = [];
+    const long = 'x'.repeat(256);
+    const names = splitListing('d/', ['d/ok', `d/${long}`], ['d//', 'd/./', 'd/../', `d/${long}/`, 'd/sub/'], (key) => reported.push(key));
+    assert.deepEqual(names, { files: ['ok'], dirs: ['sub'] });
+    assert.deepEqual(reported, [`d/${long}`, 'd//', 'd/./', 'd/../', `d/${long}/`]);
+  });
+
+  test('pages are appended to the names given', () => {
+    const names = splitListing('', ['a'], ['x/']);
+    splitListing('', ['b'], ['y/'], undefined, names);
+    assert.deepEqual(names, { files: ['a', 'b'], dirs: ['x', 'y'] });
+  });
+});
+
+describe('namesBothFileAndDir', () => {
+  test('the names listed as a file and as a directory', () => {
+    assert.deepEqual(namesBothFileAndDir({ files: ['a', 'b', 'c'], dirs: ['c', 'a', 'd'] }), ['a', 'c']);
+    assert.deepEqual(namesBothFileAndDir({ files: ['a'], dirs: [] }), []);
+    assert.deepEqual(namesBothFileAndDir({ files: [], dirs: ['a'] }), []);
   });
 });
