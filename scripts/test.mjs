@@ -19,6 +19,7 @@
 //         (`node scripts/test.mjs e2e`). Arguments starting with "-" go to `node --test`
 //         (e.g. `npm test -- --test-name-pattern=rename`).
 // Env:    QSFS_TEST_ENDPOINT (+ QSFS_TEST_ACCESS_KEY, QSFS_TEST_SECRET_KEY): use that S3 server
+//         (then exported QSFS_TEST_THROWAWAY_SERVER is empty: tests clean up all they create)
 //         QSFS_TEST_RGW_PORT, QSFS_TEST_MON_V1_PORT, QSFS_TEST_MON_V2_PORT: fixed ports
 //         RGW_STORE_BYTES (default here 4 GiB), RGW_OBJECTSTORE, RGW_READY_TIMEOUT, ...: passed
 //         on to scripts/rgw-up.sh; RGW_KEEP_ON_FAIL=1 keeps a cluster that failed to start
@@ -454,6 +455,9 @@ async function main() {
       QSFS_TEST_ACCESS_KEY: accessKey,
       QSFS_TEST_SECRET_KEY: secretKey,
       QSFS_TEST_PORT: String(port),
+      // The server goes away with this run: tests may leave big fixtures in it rather than
+      // spend minutes deleting them (test/helpers/rgw-env.ts serverIsThrowaway).
+      QSFS_TEST_THROWAWAY_SERVER: rgw ? '1' : '',
     };
     const args = ['--test', '--test-concurrency=1', '--test-timeout=600000', ...nodeOpts, ...files];
     log(`node ${args.map((a) => (path.isAbsolute(a) ? path.relative(ROOT, a) : a)).join(' ')}`);

@@ -37,3 +37,9 @@ export function testEndpoint(): TestEndpoint {
   }
   return { endpoint: endpoint.replace(/\/+$/, ''), port, accessKeyId, secretAccessKey };
 }
+
+/** Whether the server goes away with this test run (scripts/test.mjs started it): a test may
+ *  then leave a big fixture in it instead of spending minutes deleting it. */
+export function serverIsThrowaway(): boolean {
+  return process.env['QSFS_TEST_THROWAWAY_SERVER'] === '1';
+}
