@@ -300,12 +300,13 @@ describe('faults between the daemon and the S3 server', () => {
       const r = await runQsfs([bucket.name, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`], { env });
       assert.equal(r.code, 0, r.stderr);
       const pid = await daemonPid(work.mountpoint);
-      const p = (name: string): string => q(path.join(work.mountpoint, name));
-      const boom = await shResult(`mkdir ${p('boom-dir')} && stat ${p('boom')}`);
+      // In a directory of its own: the bucket is shared with the other tests of this file.
+      const p = (name: string): string => q(path.join(work.mountpoint, 'bug', name));
+      const boom = await shResult(`mkdir -p ${p('boom-dir')} && stat ${p('boom')}`);
       assert.match(boom.stderr, /stat: cannot statx? .*boom.*: Input\/output error/, 'the failing getattr answers EIO');
       const boomDir = await shResult(`ls ${p('boom-dir')}`);
       assert.match(boomDir.stderr, /Input\/output error/, 'the failing readdir answers EIO');
-      const fine = await shResult(`echo fine > ${p('fine')} && cat ${p('fine')} && ls ${q(work.mountpoint)}`);
+      const fine = await shResult(`echo fine > ${p('fine')} && cat ${p('fine')} && ls ${q(path.join(work.mountpoint, 'bug'))}`);
       assert.equal(fine.stdout, 'fine\nboom-dir\nfine\n', `the mount goes on working: ${fine.stderr}`);
       assert.ok(isAlive(pid), 'the daemon is alive');
       const log = await fsp.readFile(path.join(work.logdir, 'qsfs.log'), 'utf8');
