@@ -53,6 +53,9 @@ export class CountingProxy {
   private readonly sockets = new Set<Socket>();
   private listenPort = 0;
   readonly faultCounts: FaultCounts = { errors: 0, garbage: 0, resets: 0, stalled: 0 };
+  /** Request body bytes forwarded since the start, never reset: progress of an upload. (A
+   *  request's bytes count toward the take() period it started in, so take() lags behind.) */
+  bytesUpTotal = 0;
 
   constructor(private readonly targetHost: string, private readonly targetPort: number) {}
 
@@ -168,7 +171,10 @@ export class CountingProxy {
     counts.requests++;
     const method = req.method ?? 'GET';
     counts.byMethod[method] = (counts.byMethod[method] ?? 0) + 1;
-    req.on('data', (chunk: Buffer) => { counts.bytesUp += chunk.length; });
+    req.on('data', (chunk: Buffer) => {
+      counts.bytesUp += chunk.length;
+      this.bytesUpTotal += chunk.length;
+    });
     const upstream = http.request({
       host: this.targetHost,
       port: this.targetPort,

@@ -55,6 +55,7 @@ test('requests and responses pass through unchanged, Host header included', asyn
 
 test('counts requests by method and bytes each way, and take() resets them', async () => {
   proxy.take();
+  const totalBefore = proxy.bytesUpTotal;
   await request('PUT', '/b/k', 'abcd');
   await request('GET', '/b/k');
   await request('HEAD', '/b/k');
@@ -64,6 +65,7 @@ test('counts requests by method and bytes each way, and take() resets them', asy
   assert.equal(c.bytesUp, 4);
   assert.equal(c.bytesDown, 'echo:abcd'.length + 'echo:'.length);
   assert.equal(proxy.take().requests, 0);
+  assert.equal(proxy.bytesUpTotal - totalBefore, 4, 'the running total is not reset by take()');
 });
 
 /** Like request(), but a failed exchange (reset, refused, cut short) resolves with its error code. */
