@@ -52,7 +52,6 @@ export interface FileDataEnv {
   chunkSize: number;
   /** Read-ahead of a sequential reader, bytes (0: none). */
   prefetchBytes: number;
-  /** GETs allowed in flight (--numtransfer): read-ahead splits its window into that many. */
   /** -m: check whole-object downloads of single-part objects against their ETag. */
   verifyMd5: boolean;
   log: Logger;
