@@ -313,7 +313,6 @@ export class Filesystem {
   private async fetchDirectory(path: string, knownToExist: boolean): Promise<CachedEntry | 'missing'> {
     const prefix = this.keys.dirPrefix(path);
     let marker = await this.store.head(prefix);
-    if (marker) this.checkMetadata(marker);
     let lastModified = marker?.lastModified;
     if (!marker && !knownToExist) {
       const page = await this.store.listPage(prefix, undefined, undefined, 1);
@@ -324,8 +323,8 @@ export class Filesystem {
       }
       lastModified = first.lastModified;
       if (first.key === prefix) marker = await this.store.head(prefix); // created meanwhile
-      if (marker) this.checkMetadata(marker);
     }
+    if (marker) this.checkMetadata(marker);
     const entry: CachedEntry = {
       kind: 'dir', stat: statOf('dir', 0, marker?.lastModified ?? lastModified ?? this.mountedAt, marker?.metadata ?? {}, this.defaults),
       etag: '', hasMarker: marker !== null, contentType: marker?.contentType, metadata: marker?.metadata ?? {}, fetchedAt: Date.now(),
@@ -937,15 +936,15 @@ export class Filesystem {
 
   // ---- lifecycle ------------------------------------------------------------------------
 
-  /**
-   * Uploads every dirty file (at unmount). What still cannot be stored is saved under
-   * --diskdir/recovery and named in the log; returns those paths.
-   */
   /** Open files, and closed ones whose data could not be uploaded yet. */
   private filesWithData(): OpenFile[] {
     return [...new Set([...this.openByPath.values(), ...this.unsaved])];
   }
 
+  /**
+   * Uploads every dirty file (at unmount). What still cannot be stored is saved under
+   * --diskdir/recovery and named in the log; returns those paths.
+   */
   async flushAll(): Promise<string[]> {
     const failed: string[] = [];
     await Promise.all(this.filesWithData().map(async (of) => {

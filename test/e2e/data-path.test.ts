@@ -20,6 +20,7 @@ import { mountedMd5, mountedSize, startHoldWriter, withTimeout, type HoldWriter 
 import { mulberry32 } from '../../scripts/benchmark/random-plan.js';
 import { run, sh } from '../helpers/shell.js';
 import { applyOp, dataFor, type Op } from '../helpers/random-ops.js';
+import { filesUnder } from '../helpers/local-files.js';
 import { logProblems, withMount as withBucketMount } from '../helpers/posix.js';
 
 const MiB = 1024 * 1024;
@@ -118,19 +119,6 @@ function testSeed(): number {
     return n;
   }
   return randomInt(0, 0xffffffff);
-}
-
-
-
-/** Every file below `p` (p itself when it is a file), or nothing when it is gone. */
-async function filesUnder(p: string): Promise<string[]> {
-  const st = await fsp.lstat(p).catch(() => null);
-  if (!st) return [];
-  if (st.isFile()) return [p];
-  if (!st.isDirectory()) return [];
-  const out: string[] = [];
-  for (const e of await fsp.readdir(p)) out.push(...(await filesUnder(path.join(p, e))));
-  return out;
 }
 
 // ---------------------------------------------------------------- the tests

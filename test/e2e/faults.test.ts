@@ -18,6 +18,7 @@ import { REPO_ROOT, TestMount, daemonPid, endpointArgs, isAlive, isMountpoint, m
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { dataFor } from '../helpers/random-ops.js';
+import { filesUnder } from '../helpers/local-files.js';
 import { run, shResult } from '../helpers/shell.js';
 import { logProblems, q, withMount } from '../helpers/posix.js';
 import type { WorkerReport } from '../helpers/fault-worker.js';
@@ -72,13 +73,6 @@ function sameMd5s(want: Map<string, string>, got: Map<string, string>, what: str
   for (const name of got.keys()) if (!want.has(name)) problems.push(`${name}: not expected`);
   assert.deepEqual(problems, [], `${what} (seed ${SEED})`);
 }
-
-/** Files under `dir`, recursively (empty when it does not exist). */
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
-}
-
 
 describe('faults between the daemon and the S3 server', () => {
   let bucket: TestBucket;
