@@ -1,5 +1,6 @@
 // Turns samples into the benchmark table: medians with [min-max] per target, each filesystem's
-// ratio to the best of the other filesystems and to the SDK, then requests, CPU and memory.
+// ratio to the best of the other filesystems (whose results count: not starred) and to the SDK,
+// then requests, CPU and memory.
 import type { Workload } from './workloads.js';
 
 export type TargetName = 'qsfs' | 's3fs' | 'rclone' | 'sdk';
@@ -62,18 +63,19 @@ export function timeTable(samples: Sample[], targets: TargetName[], workloads: r
   const rows = [header];
   for (const w of workloads) {
     const med = new Map<TargetName, Stats | undefined>(targets.map((t) => [t, medianOf(samples, t, w)]));
+    // A starred result (not persisted, failed) is no time to compare with.
+    const noted = (t: TargetName): boolean => samples.some((x) => x.target === t && x.workload === w && x.note);
     const cells = targets.map((t) => {
       const s = med.get(t);
       if (!s) return '-';
       const close = medianOf(samples, t, w, (x) => x.closeSeconds);
       const closeText = close && Math.abs(close.median - s.median) > 0.005 ? ` (close ${fmt(close.median)})` : '';
       const range = s.min !== s.max ? ` [${fmt(s.min)}-${fmt(s.max)}]` : '';
-      const note = samples.find((x) => x.target === t && x.workload === w && x.note)?.note;
-      return `${fmt(s.median)}${range}${closeText}${note ? ' *' : ''}`;
+      return `${fmt(s.median)}${range}${closeText}${noted(t) ? ' *' : ''}`;
     });
     const ratios = fsTargets.map((t) => {
       const mine = med.get(t)?.median;
-      const others = fsTargets.filter((o) => o !== t).map((o) => med.get(o)?.median).filter((x): x is number => x !== undefined);
+      const others = fsTargets.filter((o) => o !== t && !noted(o)).map((o) => med.get(o)?.median).filter((x): x is number => x !== undefined);
       if (mine === undefined || others.length === 0) return '-';
       return `${(mine / Math.min(...others)).toFixed(2)}x`;
     });

@@ -16,6 +16,7 @@ import {
   extraMetadataOf, garbageAttributes, kindOf, metadataOf, statOf, type AttributeDefaults, type Stat,
 } from './attributes.js';
 import { BucketWarnings } from './bucket-warnings.js';
+import { splitTreePage } from './tree-listing.js';
 import { FsError } from './errors.js';
 import { StoreError } from '../store/errors.js';
 import {
@@ -369,26 +370,52 @@ export class Filesystem {
     }
     const prefix = this.keys.dirPrefix(path);
     const limit = this.s.maxlist > 0 ? this.s.maxlist : Infinity;
+    const onInvalid = (key: string): void => this.warnings.invalidName(key);
+    // First a page without a delimiter: for a tree of up to a page of keys it lists every
+    // directory below as well, kept for the walk that usually follows (see tree-listing.ts);
+    // for a larger one its names are the start of this listing, which goes on after its last key.
+    const first = await this.store.listPage(prefix, undefined, undefined, 1000);
+    const firstKeys = first.objects.map((o) => o.key);
+    const tree = splitTreePage(prefix, firstKeys, first.continuationToken !== undefined, onInvalid);
+    this.keepSubdirectoryListings(path, prefix, tree.complete);
     // Each page is reduced to names at once: a listing of 100,000 keys holds 100,000 short
     // strings, not 100,000 keys with their sizes, ETags and dates.
-    const names: ListedNames = { files: [], dirs: [] };
+    const names: ListedNames = tree.top;
+    let startAfter = first.continuationToken !== undefined ? firstKeys[firstKeys.length - 1] : undefined;
     let token: string | undefined;
-    do {
-      const page = await this.store.listPage(prefix, '/', token, 1000);
-      splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, (key) => this.warnings.invalidName(key), names);
+    while ((startAfter !== undefined || token !== undefined) && names.files.length + names.dirs.length < limit) {
+      const page = await this.store.listPage(prefix, '/', token, 1000, startAfter);
+      splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, onInvalid, names);
       token = page.continuationToken;
-    } while (token !== undefined && names.files.length + names.dirs.length < limit);
+      startAfter = undefined;
+    }
     this.reportShadowedFiles(prefix, names);
     names.files.push(...this.pendingNamesIn(path));
     const all = uniqueNames(names.dirs, names.files);
     const list = all.length > limit ? all.slice(0, limit) : all;
-    if (token === undefined && list.length === all.length) this.dirs.set(path, names.files, names.dirs, 0);
-    for (const name of list) {
-      const child = joinPath(path, name);
-      if (this.cache.get(child) === 'missing') this.cache.delete(child);
-    }
+    if (token === undefined && startAfter === undefined && list.length === all.length) this.dirs.set(path, names.files, names.dirs, 0);
+    this.forgetMissing(path, list);
     this.prefetchAttributes(path, list);
     return ['.', '..', ...list];
+  }
+
+  /** Listings of directories below `dir` that one page of keys covered completely. */
+  private keepSubdirectoryListings(dir: string, prefix: string, complete: Map<string, ListedNames>): void {
+    for (const [rel, names] of complete) {
+      const sub = joinPath(dir, rel.slice(0, -1));
+      this.reportShadowedFiles(prefix + rel, names);
+      names.files.push(...this.pendingNamesIn(sub));
+      this.dirs.set(sub, names.files, names.dirs, 0);
+      this.forgetMissing(sub, uniqueNames(names.dirs, names.files));
+    }
+  }
+
+  /** Names a listing shows are no longer missing, whatever a negative entry said. */
+  private forgetMissing(dir: string, names: string[]): void {
+    for (const name of names) {
+      const child = joinPath(dir, name);
+      if (this.cache.get(child) === 'missing') this.cache.delete(child);
+    }
   }
 
   /** Files created in `dir` and not yet uploaded: they exist too. */

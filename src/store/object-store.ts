@@ -56,7 +56,8 @@ export interface ObjectStore {
   getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null>;
   /** Stores an object; returns its ETag. */
   put(key: string, body: Buffer, options?: PutOptions): Promise<string>;
-  listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number): Promise<ListPage>;
+  /** One page of keys under `prefix`, from after `startAfter` when given (and no token). */
+  listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number, startAfter?: string): Promise<ListPage>;
   /** Server-side copy; with `options` the metadata is replaced, otherwise copied. */
   copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void>;
   delete(key: string): Promise<void>;

@@ -91,10 +91,11 @@ export class S3ObjectStore implements ObjectStore {
     return unquote(r.headers.etag);
   }
 
-  async listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number): Promise<ListPage> {
+  async listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number, startAfter?: string): Promise<ListPage> {
     try {
       const r = await this.client.send(new ListObjectsV2Command({
         Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: continuationToken, MaxKeys: maxKeys,
+        StartAfter: continuationToken === undefined ? startAfter : undefined,
       }));
       return {
         objects: (r.Contents ?? []).map((o) => ({

@@ -758,6 +758,48 @@ describe('Filesystem', () => {
       assert.equal(b.stats.snapshot().total, after.total, 'second ls -l: no request');
     });
 
+    test('a tree walk (find): one LIST for a tree of up to a page of keys, and no listing of a directory in it after', async () => {
+      const tree = ['walk/', 'walk/a/', 'walk/a/1', 'walk/a/b/', 'walk/a/b/2', 'walk/c/d/e/3', 'walk/f/', 'walk/top'];
+      await inParallel(tree, 8, (k) => bucket.put(k, k.endsWith('/') ? '' : k));
+      const { fs: e, b } = await newFs();
+      // a file this mount is still writing, in a directory below: listed there too
+      const fh = await e.create('/walk/a/b/pending', 0o644);
+      const lists = (): number => b.stats.snapshot().byOperation['ListObjectsV2Command'] ?? 0;
+      await e.getattr('/walk');
+      const before = lists();
+      const seen: string[] = [];
+      const walk = async (dir: string): Promise<void> => {
+        for (const name of (await e.readdir(dir)).slice(2)) {
+          const child = `${dir}/${name}`;
+          seen.push(child);
+          if (((await e.getattr(child)).mode & S_IFMT) === S_IFDIR) await walk(child);
+        }
+      };
+      await walk('/walk');
+      assert.deepEqual(seen.sort(), [
+        '/walk/a', '/walk/a/1', '/walk/a/b', '/walk/a/b/2', '/walk/a/b/pending', '/walk/c', '/walk/c/d', '/walk/c/d/e', '/walk/c/d/e/3', '/walk/f', '/walk/top',
+      ]);
+      assert.equal(lists() - before, 1, `requests: ${JSON.stringify(b.stats.snapshot().byOperation)}`);
+      await e.release(fh);
+    });
+
+    test('a directory whose tree outgrows the first page: every name listed once, directories cut by the page listed again', async () => {
+      // 1,100 keys under big/, then names after them: the page ends inside big/
+      const keys = [...Array.from({ length: 1100 }, (_, i) => `cut/big/f${String(i).padStart(5, '0')}`), 'cut/big/sub/x', 'cut/small/y', 'cut/z'];
+      await inParallel(keys, 32, (k) => bucket.put(k, ''));
+      const { fs: e, b } = await newFs();
+      await e.getattr('/cut');
+      const lists = (): number => b.stats.snapshot().byOperation['ListObjectsV2Command'] ?? 0;
+      const before = lists();
+      assert.deepEqual((await e.readdir('/cut')).slice(2).sort(), ['big', 'small', 'z']);
+      assert.equal(lists() - before, 2, 'the page without a delimiter, then one delimited page after its last key');
+      assert.deepEqual(await e.readdir('/cut/small'), ['.', '..', 'y']);
+      assert.equal(lists() - before, 3, 'small/ was past the first page: listed on its own');
+      const big = (await e.readdir('/cut/big')).slice(2);
+      assert.equal(big.length, 1101);
+      assert.ok(big.includes('sub') && big.includes('f01099'));
+    });
+
     test('open of a small file looked up earlier: one GET revalidates it and serves the read', async () => {
       await bucket.put('econ-open/small.txt', 'first version');
       await bucket.put('econ-open/empty', '');

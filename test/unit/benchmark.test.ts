@@ -43,3 +43,12 @@ test('failed runs (NaN) are left out of the statistics', () => {
   const text = timeTable([sample('qsfs', Number.NaN), sample('s3fs', 2)], ['qsfs', 's3fs'], ['seq-write']);
   assert.match(text.split('\n')[1]!, /^seq-write\s+-\s+2\.00\s+-\s+-$/);
 });
+
+test('a starred result (not persisted) is marked and is not the best other one', () => {
+  const unsaved = { ...sample('rclone', 1), note: 'not persisted (mode 644 after remount)' };
+  const text = timeTable([sample('qsfs', 3), sample('s3fs', 6), unsaved], ['qsfs', 's3fs', 'rclone'], ['seq-write']);
+  const row = text.split('\n')[1]!;
+  assert.match(row, /^seq-write\s+3\.00\s+6\.00\s+1\.00 \*/);
+  // qsfs against s3fs (6), not against the starred 1; rclone is still compared with the best of the others
+  assert.match(row, /0\.50x\s+2\.00x\s+0\.33x$/);
+});
