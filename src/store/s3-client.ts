@@ -73,6 +73,7 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
     http: signedHttp,
     stats,
     destroy: () => {
+      signedHttp.destroy();
       client.destroy();
       httpAgent.destroy();
       httpsAgent.destroy();

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { RequestStats } from './request-stats.js';
 import { toStoreError } from './errors.js';
 import { backoffDelay, isRetryable } from './retry-policy.js';
+import { DirectGet, UnsupportedResponse } from './direct-get.js';
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
@@ -77,7 +78,14 @@ export interface SignedHttpSettings {
   connectTimeoutMs: number;
   stats: RequestStats;
   requestLog?: Logger;
+  /** false: every GET through node:http (the direct path is for plain HTTP endpoints anyway). */
+  directGets?: boolean;
 }
+
+/** Idle sockets of the direct GET path, and how long they are kept (below common server
+ *  keep-alive timeouts, so that a reused socket is seldom one the server is closing). */
+const DIRECT_IDLE_SOCKETS = 16;
+const DIRECT_IDLE_MS = 4000;
 
 /** An HTTP status or network failure, shaped as toStoreError reads SDK errors. */
 class AttemptError extends Error {
@@ -92,6 +100,8 @@ export class SignedHttp {
   private readonly base: URL;
   private readonly transport: typeof http | typeof https;
   private readonly port: number | undefined;
+  /** GET bodies straight into their buffers (plain HTTP only; see direct-get.ts). */
+  private direct: DirectGet | undefined;
 
   constructor(private readonly s: SignedHttpSettings) {
     this.signer = new SignatureV4({
@@ -106,6 +116,17 @@ export class SignedHttp {
     this.base = new URL(s.endpoint.url);
     this.transport = this.base.protocol === 'https:' ? https : http;
     this.port = this.base.port === '' ? undefined : Number(this.base.port);
+    // Path-style only: the direct path connects to the endpoint's own host.
+    if (this.base.protocol === 'http:' && s.endpoint.forcePathStyle && s.directGets !== false) {
+      this.direct = new DirectGet({
+        host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
+        connectTimeoutMs: s.connectTimeoutMs, maxIdle: DIRECT_IDLE_SOCKETS, idleMs: DIRECT_IDLE_MS,
+      });
+    }
+  }
+
+  destroy(): void {
+    this.direct?.destroy();
   }
 
   /** Sends the request, retrying what is worth retrying; failures are StoreErrors. */
@@ -140,10 +161,8 @@ export class SignedHttp {
     let status: number | string = '-';
     let received = 0;
     try {
-      const response = await this.exchange({
-        method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`,
-        headers: signed.headers as Record<string, string>,
-      }, r);
+      const target = { method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`, headers: signed.headers as Record<string, string> };
+      const response = r.method === 'GET' && r.response === 'buffer' && this.direct ? await this.directGet(target, r) : await this.exchange(target, r);
       status = response.status;
       received = r.method === 'HEAD' ? 0 : Number(response.headers['content-length'] ?? 0) || 0;
       this.s.stats.record(r.operation, true, { sent: bodyLength, received });
@@ -158,6 +177,26 @@ export class SignedHttp {
         s3: r.operation, method: r.method, key: r.key, range: r.range, part: r.part, status,
         bytes: bodyLength + received, ms: Math.round(performance.now() - started),
       }, 's3 request');
+    }
+  }
+
+  private async directGet(o: { path: string; headers: Record<string, string> }, r: SignedRequest): Promise<SignedResponse> {
+    let head = `GET ${o.path} HTTP/1.1\r\n`;
+    for (const [name, value] of Object.entries(o.headers)) {
+      if (/[\r\n]/.test(value)) throw new AttemptError(`header ${name} holds a line break`, 'InvalidArgument');
+      head += `${name}: ${value}\r\n`;
+    }
+    head += '\r\n';
+    try {
+      const res = await this.direct!.get(head);
+      if (res.status >= 300) throw errorFromResponse(res.status, res.body.length > 0 ? res.body : undefined);
+      return { status: res.status, headers: res.headers, body: res.body };
+    } catch (err) {
+      if (!(err instanceof UnsupportedResponse)) throw err;
+      // A server that answers a GET in a shape the direct path does not read: node:http from now on.
+      this.direct?.destroy();
+      this.direct = undefined;
+      return this.exchange({ ...o, method: 'GET', hostname: this.base.hostname, port: this.port }, r); // path-style: the endpoint's host
     }
   }
 
