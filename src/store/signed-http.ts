@@ -6,6 +6,9 @@
 // of CPU warm and 1.8 ms in a freshly started process, against 0.17 ms here; `ls -l`, `cat`
 // and `cp` of many small files are bound by that CPU, not by the server. Listing, multipart
 // create/complete and the bucket check stay on the SDK: they are few, and want its XML parsing.
+// Over plain HTTP (path-style) the requests go out on our own sockets (direct-http.ts), which
+// halves the CPU of a HEAD again and reads GET bodies straight into their buffers; over https,
+// through node:https and the agent.
 import http from 'node:http';
 import https from 'node:https';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
@@ -17,7 +20,7 @@ import type { Logger } from '../log.js';
 import type { RequestStats } from './request-stats.js';
 import { toStoreError } from './errors.js';
 import { backoffDelay, isRetryable } from './retry-policy.js';
-import { DirectGet, UnsupportedResponse } from './direct-get.js';
+import { DirectHttp, UnsupportedResponse } from './direct-http.js';
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
@@ -82,9 +85,8 @@ export interface SignedHttpSettings {
   directGets?: boolean;
 }
 
-/** Idle sockets of the direct GET path, and how long they are kept (below common server
- *  keep-alive timeouts, so that a reused socket is seldom one the server is closing). */
-const DIRECT_IDLE_SOCKETS = 16;
+/** How long the direct path keeps an idle socket (as many as the agent's maxSockets): below
+ *  common server keep-alive timeouts, so that a reused socket is seldom one the server is closing. */
 const DIRECT_IDLE_MS = 4000;
 
 /** An HTTP status or network failure, shaped as toStoreError reads SDK errors. */
@@ -100,8 +102,10 @@ export class SignedHttp {
   private readonly base: URL;
   private readonly transport: typeof http | typeof https;
   private readonly port: number | undefined;
-  /** GET bodies straight into their buffers (plain HTTP only; see direct-get.ts). */
-  private direct: DirectGet | undefined;
+  /** Our own sockets, bodies straight into their buffers (plain HTTP only; see direct-http.ts). */
+  private readonly direct: DirectHttp | undefined;
+  /** Operations whose answers the direct path could not read: node:http for them. */
+  private readonly viaNodeHttp = new Set<string>();
 
   constructor(private readonly s: SignedHttpSettings) {
     this.signer = new SignatureV4({
@@ -118,9 +122,9 @@ export class SignedHttp {
     this.port = this.base.port === '' ? undefined : Number(this.base.port);
     // Path-style only: the direct path connects to the endpoint's own host.
     if (this.base.protocol === 'http:' && s.endpoint.forcePathStyle && s.directGets !== false) {
-      this.direct = new DirectGet({
+      this.direct = new DirectHttp({
         host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
-        connectTimeoutMs: s.connectTimeoutMs, maxIdle: DIRECT_IDLE_SOCKETS, idleMs: DIRECT_IDLE_MS,
+        connectTimeoutMs: s.connectTimeoutMs, maxIdle: Number.isFinite(s.agent.maxSockets) ? s.agent.maxSockets : 16, idleMs: DIRECT_IDLE_MS,
       });
     }
   }
@@ -162,7 +166,7 @@ export class SignedHttp {
     let received = 0;
     try {
       const target = { method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`, headers: signed.headers as Record<string, string> };
-      const response = r.method === 'GET' && r.response === 'buffer' && this.direct ? await this.directGet(target, r) : await this.exchange(target, r);
+      const response = this.direct && !this.viaNodeHttp.has(r.operation) ? await this.directRequest(this.direct, target, r) : await this.exchange(target, r);
       status = response.status;
       received = r.method === 'HEAD' ? 0 : Number(response.headers['content-length'] ?? 0) || 0;
       this.s.stats.record(r.operation, true, { sent: bodyLength, received });
@@ -180,24 +184,27 @@ export class SignedHttp {
     }
   }
 
-  private async directGet(o: { path: string; headers: Record<string, string> }, r: SignedRequest): Promise<SignedResponse> {
-    let head = `GET ${o.path} HTTP/1.1\r\n`;
+  private async directRequest(direct: DirectHttp, o: { method: string; hostname: string; port?: number; path: string; headers: Record<string, string> }, r: SignedRequest): Promise<SignedResponse> {
+    let head = `${o.method} ${o.path} HTTP/1.1\r\n`;
     for (const [name, value] of Object.entries(o.headers)) {
       if (/[\r\n]/.test(value)) throw new AttemptError(`header ${name} holds a line break`, 'InvalidArgument');
       head += `${name}: ${value}\r\n`;
     }
     head += '\r\n';
+    let res;
     try {
-      const res = await this.direct!.get(head);
-      if (res.status >= 300) throw errorFromResponse(res.status, res.body.length > 0 ? res.body : undefined);
-      return { status: res.status, headers: res.headers, body: res.body };
+      res = await direct.request(o.method, head, r.body);
     } catch (err) {
       if (!(err instanceof UnsupportedResponse)) throw err;
-      // A server that answers a GET in a shape the direct path does not read: node:http from now on.
-      this.direct?.destroy();
-      this.direct = undefined;
-      return this.exchange({ ...o, method: 'GET', hostname: this.base.hostname, port: this.port }, r); // path-style: the endpoint's host
+      // A server that answers this operation in a shape the direct path does not read (a chunked
+      // body): node:http for it from now on. Every lean request is idempotent, so it goes again.
+      this.viaNodeHttp.add(r.operation);
+      return this.exchange(o, r);
     }
+    const body = res.body.length > 0 ? res.body : undefined;
+    if (res.status >= 300) throw errorFromResponse(res.status, body);
+    if (isErrorDocument(body)) throw errorFromResponse(500, body);
+    return { status: res.status, headers: res.headers, body: r.response === 'buffer' ? body ?? Buffer.alloc(0) : body };
   }
 
   /** Path-style puts the bucket in the path; virtual-hosted style in the host name. */
@@ -227,8 +234,7 @@ export class SignedHttp {
         const expected = r.response === 'buffer' ? r.expectedLength ?? (Number(res.headers['content-length']) || 0) : 0;
         const gathered = r.response === 'buffer' ? gatherInto(res, expected) : gather(res);
         gathered.then((body) => {
-          // CopyObject and UploadPartCopy may answer 200 and put the error in the body.
-          if (body && /^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body.subarray(0, 256).toString('utf8'))) {
+          if (isErrorDocument(body)) {
             fail(errorFromResponse(500, body));
             return;
           }
@@ -249,6 +255,11 @@ export class SignedHttp {
       req.end(r.body);
     });
   }
+}
+
+/** CopyObject and UploadPartCopy may answer 200 and put the error in the body. */
+function isErrorDocument(body: Buffer | undefined): boolean {
+  return body !== undefined && /^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body.subarray(0, 256).toString('utf8'));
 }
 
 /** The S3 error document's Code and Message (a HEAD error has no body: the status says it). */

@@ -4,11 +4,11 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { DirectGet, DirectGetError, UnsupportedResponse, parseHead } from '../../src/store/direct-get.js';
+import { DirectHttp, DirectHttpError, UnsupportedResponse, decodeChunked, parseHead } from '../../src/store/direct-http.js';
 
 type Answer = (socket: net.Socket, request: string, n: number) => void;
 
-describe('DirectGet', () => {
+describe('DirectHttp', () => {
   let server: net.Server;
   let port = 0;
   let answer: Answer = () => undefined;
@@ -36,7 +36,7 @@ describe('DirectGet', () => {
 
   after(() => server.close());
 
-  const client = (timeoutMs = 5000): DirectGet => new DirectGet({ host: '127.0.0.1', port, timeoutMs, connectTimeoutMs: 2000, maxIdle: 4, idleMs: 2000 });
+  const client = (timeoutMs = 5000): DirectHttp => new DirectHttp({ host: '127.0.0.1', port, timeoutMs, connectTimeoutMs: 2000, maxIdle: 4, idleMs: 2000 });
   const GET = 'GET /b/k HTTP/1.1\r\nhost: x\r\n\r\n';
   const send = (socket: net.Socket, parts: Array<string | Buffer>, gapMs = 5): void => {
     let i = 0;
@@ -56,12 +56,12 @@ describe('DirectGet', () => {
       body.subarray(0, 10), body.subarray(10, 70_000), body.subarray(70_000),
     ]);
     const c = client();
-    const first = await c.get(GET);
+    const first = await c.request('GET', GET);
     assert.equal(first.status, 206);
     assert.ok(first.body.equals(body));
     assert.equal(first.headers['etag'], '"abc"');
     assert.equal(first.headers['x-amz-meta-mode'], '33188, 2', 'repeated headers joined as node:http does');
-    const second = await c.get(GET);
+    const second = await c.request('GET', GET);
     assert.ok(second.body.equals(body));
     assert.equal(connections, 1, 'one keep-alive connection for both');
     c.destroy();
@@ -74,8 +74,8 @@ describe('DirectGet', () => {
       : 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     requests = 0;
     const c = client();
-    assert.equal((await c.get(GET)).body.toString(), 'hello');
-    assert.equal((await c.get(GET)).body.length, 0);
+    assert.equal((await c.request('GET', GET)).body.toString(), 'hello');
+    assert.equal((await c.request('GET', GET)).body.length, 0);
     assert.equal(connections, 2, 'a new connection after Connection: close');
     c.destroy();
   });
@@ -83,31 +83,33 @@ describe('DirectGet', () => {
   test('an error answer: status and error document; a body cut short: ECONNRESET', async () => {
     answer = (socket) => socket.write('HTTP/1.1 404 Not Found\r\nContent-Length: 40\r\n\r\n<Error><Code>NoSuchKey</Code></Error>\n\n\n');
     const c = client();
-    const missing = await c.get(GET);
+    const missing = await c.request('GET', GET);
     assert.equal(missing.status, 404);
     assert.match(missing.body.toString(), /NoSuchKey/);
     answer = (socket) => { socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this'); socket.destroy(); };
-    await assert.rejects(c.get(GET), (err: unknown) => err instanceof DirectGetError && err.code === 'ECONNRESET');
+    await assert.rejects(c.request('GET', GET), (err: unknown) => err instanceof DirectHttpError && err.code === 'ECONNRESET');
     c.destroy();
   });
 
   test('a kept socket the server closed meanwhile: the GET goes out once more on a new connection', async () => {
     answer = (socket) => { socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); socket.end(); };
     const c = client();
-    assert.equal((await c.get(GET)).body.toString(), 'ok');
+    assert.equal((await c.request('GET', GET)).body.toString(), 'ok');
     answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-    assert.equal((await c.get(GET)).body.toString(), 'ok');
+    assert.equal((await c.request('GET', GET)).body.toString(), 'ok');
     c.destroy();
   });
 
   test('not HTTP: EPROTO; more bytes than Content-Length: EPROTO; a 2xx without Content-Length: unsupported', async () => {
     const c = client();
     answer = (socket) => socket.write('SSH-2.0-OpenSSH\r\n\r\n');
-    await assert.rejects(c.get(GET), (err: unknown) => err instanceof DirectGetError && err.code === 'EPROTO');
+    await assert.rejects(c.request('GET', GET), (err: unknown) => err instanceof DirectHttpError && err.code === 'EPROTO');
     answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA');
-    await assert.rejects(c.get(GET), (err: unknown) => err instanceof DirectGetError && err.code === 'EPROTO');
-    answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n');
-    await assert.rejects(c.get(GET), (err: unknown) => err instanceof UnsupportedResponse);
+    await assert.rejects(c.request('GET', GET), (err: unknown) => err instanceof DirectHttpError && err.code === 'EPROTO');
+    answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\nno length');
+    await assert.rejects(c.request('GET', GET), (err: unknown) => err instanceof UnsupportedResponse);
+    answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n');
+    await assert.rejects(c.request('GET', GET), (err: unknown) => err instanceof DirectHttpError && err.code === 'EPROTO');
     c.destroy();
   });
 
@@ -115,16 +117,62 @@ describe('DirectGet', () => {
     answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc'); // and nothing more
     const c = client(300);
     const started = performance.now();
-    await assert.rejects(c.get(GET), (err: unknown) => err instanceof DirectGetError && err.code === 'TimeoutError');
+    await assert.rejects(c.request('GET', GET), (err: unknown) => err instanceof DirectHttpError && err.code === 'TimeoutError');
     assert.ok(performance.now() - started >= 250);
     c.destroy();
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const deadPort = (closed.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const refused = new DirectGet({ host: '127.0.0.1', port: deadPort, timeoutMs: 5000, connectTimeoutMs: 2000, maxIdle: 4, idleMs: 2000 });
-    await assert.rejects(refused.get(GET), (err: unknown) => (err as { code?: string }).code === 'ECONNREFUSED');
+    const refused = new DirectHttp({ host: '127.0.0.1', port: deadPort, timeoutMs: 5000, connectTimeoutMs: 2000, maxIdle: 4, idleMs: 2000 });
+    await assert.rejects(refused.request('GET', GET), (err: unknown) => (err as { code?: string }).code === 'ECONNREFUSED');
     refused.destroy();
+  });
+
+  test('HEAD and 204: no body whatever Content-Length says; a PUT body reaches the server whole', async () => {
+    const c = client();
+    answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 12345\r\nETag: "e"\r\n\r\n');
+    const head = await c.request('HEAD', 'HEAD /b/k HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.equal(head.headers['content-length'], '12345');
+    assert.equal(head.body.length, 0);
+    answer = (socket) => socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n');
+    assert.equal((await c.request('DELETE', 'DELETE /b/k HTTP/1.1\r\nhost: x\r\n\r\n')).status, 204);
+
+    // a server that reads the whole body before it answers, and says what it got
+    const body = randomBytes(3 * 1024 * 1024);
+    const upload = net.createServer((socket) => {
+      let got = Buffer.alloc(0);
+      socket.on('data', (d) => {
+        got = Buffer.concat([got, d]);
+        const end = got.indexOf('\r\n\r\n');
+        const length = end < 0 ? -1 : Number(/content-length: (\d+)/i.exec(got.subarray(0, end).toString())?.[1]);
+        if (end >= 0 && got.length - end - 4 >= length) {
+          const sum = got.subarray(end + 4).equals(body) ? 'same' : 'different';
+          socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${sum.length}\r\n\r\n${sum}`);
+          got = Buffer.alloc(0);
+        }
+      });
+    });
+    await new Promise<void>((resolve) => upload.listen(0, '127.0.0.1', resolve));
+    const put = new DirectHttp({ host: '127.0.0.1', port: (upload.address() as net.AddressInfo).port, timeoutMs: 5000, connectTimeoutMs: 2000, maxIdle: 4, idleMs: 2000 });
+    const res = await put.request('PUT', `PUT /b/k HTTP/1.1\r\ncontent-length: ${body.length}\r\n\r\n`, body);
+    assert.equal(res.body.toString(), 'same');
+    put.destroy();
+    upload.close();
+    c.destroy();
+  });
+
+  test('a chunked answer (a copy result) in pieces: decoded, and the socket kept', async () => {
+    connections = 0;
+    answer = (socket) => send(socket, ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n<Copy', '\r\n3;ext=1\r\nRes\r', '\n0\r\n', '\r\n']);
+    const c = client();
+    assert.equal((await c.request('PUT', GET)).body.toString(), '<CopyRes');
+    assert.equal((await c.request('PUT', GET)).body.toString(), '<CopyRes');
+    assert.equal(connections, 1);
+    c.destroy();
+    assert.deepEqual(decodeChunked(Buffer.from('2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n')), { body: Buffer.from('ok'), used: '2\r\nok\r\n0\r\nX-Trailer: 1\r\n\r\n'.length });
+    assert.equal(decodeChunked(Buffer.from('2\r\nok\r\n')), null);
+    assert.equal(decodeChunked(Buffer.from('2\r\nokXX0\r\n\r\n')), 'bad');
   });
 
   test('parseHead: status, lower-case names, bad lines', () => {
