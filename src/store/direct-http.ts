@@ -59,8 +59,6 @@ interface Reader {
 class Connection {
   readonly socket: net.Socket;
   reader: Reader | null = null;
-  /** Answered a request before: a failure before any reply may be the server closing it. */
-  used = false;
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
 
   constructor(s: DirectHttpSettings, onGone: (c: Connection) => void) {
@@ -148,7 +146,6 @@ export class DirectHttp {
 
   private release(c: Connection, keepAlive: boolean): void {
     c.reader = null;
-    c.used = true;
     if (!keepAlive || this.closed || this.idle.length >= this.s.maxIdle || c.socket.destroyed) {
       c.socket.destroy();
       return;
