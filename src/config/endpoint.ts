@@ -21,11 +21,16 @@ export interface EndpointSettings {
   pathstyle: boolean;
 }
 
+/** A host name as sockets take it: an IPv6 address without the brackets a URL puts around it. */
+export function unbracketed(host: string): string {
+  return host.replace(/^\[(.*)\]$/, '$1');
+}
+
 export function resolveEndpoint(s: EndpointSettings): Endpoint {
   const host = s.host !== '' ? s.host : `s3.${s.zone}.qingstor.com`;
   const defaultPort = s.protocol === 'https' ? 443 : 80;
   const port = s.port === 0 ? defaultPort : s.port;
-  const bareHost = host.replace(/^\[(.*)\]$/, '$1');
+  const bareHost = unbracketed(host);
   const hostPart = isIP(bareHost) === 6 ? `[${bareHost}]` : host;
   const url = `${s.protocol}://${hostPart}${port === defaultPort ? '' : `:${port}`}`;
   // Virtual-hosted style needs DNS names of the form bucket.host: impossible for an IP

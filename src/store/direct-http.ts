@@ -245,17 +245,13 @@ export class DirectHttp {
         length = Number(declared);
         const early = head.subarray(end + 4);
         head = null;
-        if (isError) {
-          body = Buffer.allocUnsafe(Math.min(length, MAX_ERROR_BODY));
-          if (length > MAX_ERROR_BODY) {
-            early.copy(body, 0, 0, Math.min(early.length, MAX_ERROR_BODY));
-            body = body.subarray(0, Math.min(early.length, MAX_ERROR_BODY));
-            finish(null, false);
-            return;
-          }
-        } else {
-          body = Buffer.allocUnsafe(length);
+        if (isError && length > MAX_ERROR_BODY) {
+          // An error document too long to keep: what arrived says enough; the socket goes.
+          body = Buffer.from(early.subarray(0, MAX_ERROR_BODY));
+          finish(null, false);
+          return;
         }
+        body = Buffer.allocUnsafe(length);
         if (early.length > length) {
           finish(new DirectHttpError('the server sent more than the response', 'EPROTO'));
           return;

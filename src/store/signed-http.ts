@@ -14,7 +14,7 @@ import https from 'node:https';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { SourceData } from '@smithy/types';
-import type { Endpoint } from '../config/endpoint.js';
+import { unbracketed, type Endpoint } from '../config/endpoint.js';
 import type { Credentials } from '../config/credentials.js';
 import type { Logger } from '../log.js';
 import type { RequestStats } from './request-stats.js';
@@ -123,7 +123,7 @@ export class SignedHttp {
     // Path-style only: the direct path connects to the endpoint's own host.
     if (this.base.protocol === 'http:' && s.endpoint.forcePathStyle && s.directGets !== false) {
       this.direct = new DirectHttp({
-        host: this.base.hostname.replace(/^\[(.*)\]$/, '$1'), port: this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
+        host: unbracketed(this.base.hostname), port: this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
         connectTimeoutMs: s.connectTimeoutMs, maxIdle: Number.isFinite(s.agent.maxSockets) ? s.agent.maxSockets : 16, idleMs: DIRECT_IDLE_MS,
       });
     }
@@ -224,7 +224,7 @@ export class SignedHttp {
         reject(err);
       };
       const req = this.transport.request({
-        agent: this.s.agent, method: o.method, hostname: o.hostname.replace(/^\[(.*)\]$/, '$1'), port: o.port, path: o.path, headers: o.headers,
+        agent: this.s.agent, method: o.method, hostname: unbracketed(o.hostname), port: o.port, path: o.path, headers: o.headers,
       }, (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 300) {
