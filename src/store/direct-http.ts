@@ -15,9 +15,11 @@ export interface DirectResponse {
   status: number;
   /** Lower-case names; a repeated header keeps its values joined with ', ' as node:http does. */
   headers: Record<string, string>;
-  /** A 2xx body, exactly Content-Length bytes (none for HEAD, 204, 304); for an error, the
-   *  first bytes of its body. */
+  /** A 2xx body, exactly Content-Length bytes (none for HEAD, 204, 304; empty when it went
+   *  `into` the caller's buffers); for an error, the first bytes of its body. */
   body: Buffer;
+  /** Bytes of a 2xx body that went into the caller's buffers. */
+  received: number;
 }
 
 export interface DirectHttpSettings {
@@ -100,14 +102,14 @@ export class DirectHttp {
    * response. Only for idempotent requests: one that failed on a reused socket before any reply
    * goes out again on a new connection.
    */
-  async request(method: string, requestHead: string, body?: Buffer): Promise<DirectResponse> {
+  async request(method: string, requestHead: string, body?: Buffer, into?: Buffer[]): Promise<DirectResponse> {
     const reused = this.takeIdle();
     try {
-      return await this.exchange(reused ?? this.connect(), method, requestHead, body);
+      return await this.exchange(reused ?? this.connect(), method, requestHead, body, into);
     } catch (err) {
       // A kept-alive socket the server was closing as we reused it: the request never got an answer.
       if (reused && err instanceof DirectHttpError && err.code === 'ECONNRESET' && (err as { beforeReply?: boolean }).beforeReply) {
-        return this.exchange(this.connect(), method, requestHead, body);
+        return this.exchange(this.connect(), method, requestHead, body, into);
       }
       throw err;
     }
@@ -157,7 +159,11 @@ export class DirectHttp {
     this.idleTimers.set(c, timer);
   }
 
-  private exchange(c: Connection, method: string, requestHead: string, requestBody?: Buffer): Promise<DirectResponse> {
+  /**
+   * `into`: buffers (cache pages) that a 2xx body fills in order, as the kernel delivers it; a
+   * body longer than they hold is a protocol error (a ranged GET gets what it asked for).
+   */
+  private exchange(c: Connection, method: string, requestHead: string, requestBody?: Buffer, into?: Buffer[]): Promise<DirectResponse> {
     return new Promise<DirectResponse>((resolve, reject) => {
       let settled = false;
       let replied = false;
@@ -165,6 +171,8 @@ export class DirectHttp {
       let status = 0;
       let headers: Record<string, string> = {};
       let body: Buffer | null = null;
+      /** The body goes into `into` (from the first byte after the head). */
+      let scattering = false;
       let length = 0;
       let received = 0;
       let isError = false;
@@ -184,7 +192,7 @@ export class DirectHttp {
         }
         // A socket still sending (the server answered before the body was all sent) is not reused.
         this.release(c, keepAlive && socket.writableLength === 0 && !/\bclose\b/i.test(headers['connection'] ?? ''));
-        resolve({ status, headers, body: body ?? Buffer.alloc(0) });
+        resolve({ status, headers, body: body ?? Buffer.alloc(0), received: scattering ? received : 0 });
       };
 
       let chunked: Buffer | null = null;
@@ -251,27 +259,41 @@ export class DirectHttp {
           finish(null, false);
           return;
         }
-        body = Buffer.allocUnsafe(length);
         if (early.length > length) {
           finish(new DirectHttpError('the server sent more than the response', 'EPROTO'));
           return;
         }
-        early.copy(body, 0);
+        if (into && !isError) {
+          if (length > capacity(into)) {
+            finish(new DirectHttpError(`the server sent ${length} bytes where the range asked for ${capacity(into)}`, 'EPROTO'));
+            return;
+          }
+          scattering = true;
+          copyInto(into, 0, early);
+        } else {
+          body = Buffer.allocUnsafe(length);
+          early.copy(body, 0);
+        }
         bodyBytes(early.length);
         if (length === 0 && !settled) finish(null, true);
       };
 
+      const inBody = (): boolean => (body !== null || scattering) && received < length;
       c.reader = {
-        // Body bytes go straight into the body's buffer; the head, into the scratch buffer.
-        target: () => (body && received < length ? body.subarray(received) : c.scratchBuffer),
+        // Body bytes go straight into the body's buffer (or the caller's); the head, into the
+        // scratch buffer.
+        target: () => {
+          if (!inBody()) return c.scratchBuffer;
+          return scattering ? placeIn(into!, received, length) : body!.subarray(received);
+        },
         bytes: (n, buf) => {
           if (settled) return;
           replied = true;
           if (chunked) {
             chunked = Buffer.concat([chunked, buf.subarray(0, n)]);
             chunkedBytes();
-          } else if (body && buf !== c.scratchBuffer) bodyBytes(n);
-          else if (body) finish(new DirectHttpError('the server sent more than the response', 'EPROTO'));
+          } else if ((body || scattering) && buf !== c.scratchBuffer) bodyBytes(n);
+          else if (body || scattering) finish(new DirectHttpError('the server sent more than the response', 'EPROTO'));
           else headBytes(buf.subarray(0, n));
         },
         ended: (err) => finish(err),
@@ -286,6 +308,30 @@ export class DirectHttp {
       if (requestBody && requestBody.length > 0) socket.write(requestBody);
       socket.uncork();
     });
+  }
+}
+
+function capacity(buffers: Buffer[]): number {
+  let n = 0;
+  for (const b of buffers) n += b.length;
+  return n;
+}
+
+/** The room in `buffers` from byte `at` of their concatenation, up to byte `end`. */
+function placeIn(buffers: Buffer[], at: number, end: number): Buffer {
+  let skip = at;
+  for (const b of buffers) {
+    if (skip < b.length) return b.subarray(skip, Math.min(b.length, skip + end - at));
+    skip -= b.length;
+  }
+  throw new Error('internal: no room left for the body');
+}
+
+/** Copies `data` into `buffers` as if they were one buffer, from byte `at`. */
+function copyInto(buffers: Buffer[], at: number, data: Buffer): void {
+  for (let done = 0; done < data.length;) {
+    const room = placeIn(buffers, at + done, at + data.length);
+    done += data.copy(room, 0, done);
   }
 }
 

@@ -51,6 +51,12 @@ export interface ObjectStore {
   head(key: string): Promise<ObjectInfo | null>;
   /** Bytes [start, end) of an object. */
   getRange(key: string, start: number, end: number): Promise<Buffer>;
+  /**
+   * Bytes [start, end) into `into` (buffers filled in order, holding at least end - start
+   * bytes): the number of bytes read, fewer past the object's end. For the file cache, whose
+   * pages are recycled rather than allocated per GET.
+   */
+  getRangeInto(key: string, start: number, end: number, into: Buffer[]): Promise<number>;
   /** The object's info and its first `length` bytes (fewer if it is shorter) in one request:
    *  a HEAD and a GET at once. null when there is no such object. */
   getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null>;

@@ -20,6 +20,8 @@ export interface S3ClientSettings {
   numtransfer: number;
   /** -U: one log line per request. */
   logRequests: boolean;
+  /** false: no own sockets for the lean requests, node:http for all (tests of that path). */
+  directHttp?: boolean;
 }
 
 export interface S3ClientBundle {
@@ -67,6 +69,7 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
     connectTimeoutMs: Math.min(CONNECT_TIMEOUT_MS, s.reqtimeout * 1000),
     stats,
     requestLog: s.logRequests ? logger : undefined,
+    directHttp: s.directHttp,
   });
   return {
     client,

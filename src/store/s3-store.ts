@@ -84,6 +84,21 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async getRangeInto(key: string, start: number, end: number, into: Buffer[]): Promise<number> {
+    if (end <= start) return 0;
+    const range = `bytes=${start}-${end - 1}`;
+    try {
+      const r = await this.http.send(this.bucket, {
+        operation: 'GetObjectCommand', method: 'GET', key, headers: { range }, range, response: 'buffer', into,
+      }, `GET ${key} ${range}`);
+      return r.received ?? 0;
+    } catch (err) {
+      const e = toStoreError(err, `GET ${key} ${range}`);
+      if (e.status === 416) return 0; // past the end of an object that shrank since we looked
+      throw e;
+    }
+  }
+
   async put(key: string, body: Buffer, options: PutOptions = {}): Promise<string> {
     const r = await this.http.send(this.bucket, {
       operation: 'PutObjectCommand', method: 'PUT', key, body, headers: objectHeaders(options), response: 'none',

@@ -61,6 +61,9 @@ export interface SignedRequest {
   response: 'none' | 'buffer';
   /** For 'buffer': the size to preallocate (a ranged GET knows it). */
   expectedLength?: number;
+  /** For 'buffer': buffers the body fills in order instead (a ranged GET into cache pages);
+   *  the response's `received` says how much came. A longer body is an error. */
+  into?: Buffer[];
   /** Log context for -U and error messages. */
   range?: string;
   part?: number;
@@ -70,6 +73,8 @@ export interface SignedResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body?: Buffer;
+  /** Bytes that went `into` the request's buffers. */
+  received?: number;
 }
 
 export interface SignedHttpSettings {
@@ -81,8 +86,8 @@ export interface SignedHttpSettings {
   connectTimeoutMs: number;
   stats: RequestStats;
   requestLog?: Logger;
-  /** false: every GET through node:http (the direct path is for plain HTTP endpoints anyway). */
-  directGets?: boolean;
+  /** false: every request through node:http (the direct path is for plain HTTP endpoints anyway). */
+  directHttp?: boolean;
 }
 
 /** How long the direct path keeps an idle socket (as many as the agent's maxSockets): below
@@ -121,7 +126,7 @@ export class SignedHttp {
     this.transport = this.base.protocol === 'https:' ? https : http;
     this.port = this.base.port === '' ? undefined : Number(this.base.port);
     // Path-style only: the direct path connects to the endpoint's own host.
-    if (this.base.protocol === 'http:' && s.endpoint.forcePathStyle && s.directGets !== false) {
+    if (this.base.protocol === 'http:' && s.endpoint.forcePathStyle && s.directHttp !== false) {
       this.direct = new DirectHttp({
         host: unbracketed(this.base.hostname), port: this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
         connectTimeoutMs: s.connectTimeoutMs, maxIdle: Number.isFinite(s.agent.maxSockets) ? s.agent.maxSockets : 16, idleMs: DIRECT_IDLE_MS,
@@ -193,7 +198,7 @@ export class SignedHttp {
     head += '\r\n';
     let res;
     try {
-      res = await direct.request(o.method, head, r.body);
+      res = await direct.request(o.method, head, r.body, r.into);
     } catch (err) {
       if (!(err instanceof UnsupportedResponse)) throw err;
       // A server that answers this operation in a shape the direct path does not read (a chunked
@@ -203,7 +208,8 @@ export class SignedHttp {
     }
     const body = res.body.length > 0 ? res.body : undefined;
     if (res.status >= 300) throw errorFromResponse(res.status, body);
-    if (isErrorDocument(body)) throw errorFromResponse(500, body);
+    if (mayHideError(r) && isErrorDocument(body)) throw errorFromResponse(500, body);
+    if (r.into) return { status: res.status, headers: res.headers, received: res.received };
     return { status: res.status, headers: res.headers, body: r.response === 'buffer' ? body ?? Buffer.alloc(0) : body };
   }
 
@@ -231,10 +237,18 @@ export class SignedHttp {
           gather(res).then((body) => fail(errorFromResponse(status, body)), fail);
           return;
         }
+        if (r.into) {
+          gatherIntoBuffers(res, r.into).then((received) => {
+            if (settled) return;
+            settled = true;
+            resolve({ status, headers: res.headers, received });
+          }, fail);
+          return;
+        }
         const expected = r.response === 'buffer' ? r.expectedLength ?? (Number(res.headers['content-length']) || 0) : 0;
         const gathered = r.response === 'buffer' ? gatherInto(res, expected) : gather(res);
         gathered.then((body) => {
-          if (isErrorDocument(body)) {
+          if (mayHideError(r) && isErrorDocument(body)) {
             fail(errorFromResponse(500, body));
             return;
           }
@@ -257,7 +271,12 @@ export class SignedHttp {
   }
 }
 
-/** CopyObject and UploadPartCopy may answer 200 and put the error in the body. */
+/** CopyObject and UploadPartCopy (PUTs) may answer 200 and put the error in the body. A GET's
+ *  body is the object's bytes, whatever they look like (a file may well begin with <Error>). */
+function mayHideError(r: SignedRequest): boolean {
+  return r.method === 'PUT' || r.method === 'POST';
+}
+
 function isErrorDocument(body: Buffer | undefined): boolean {
   return body !== undefined && /^\s*(<\?xml[^>]*>\s*)?<Error>/.test(body.subarray(0, 256).toString('utf8'));
 }
@@ -282,6 +301,44 @@ function gather(res: http.IncomingMessage, limit = 64 * 1024): Promise<Buffer | 
     res.once('end', () => resolve(chunks.length === 0 ? undefined : Buffer.concat(chunks)));
     res.once('error', reject);
     res.once('aborted', () => reject(new AttemptError('the response was cut off', undefined, {}, 'ECONNRESET')));
+  });
+}
+
+/** The body of a ranged GET into the caller's buffers, in order; how many bytes came. A body
+ *  cut short is an error (and is retried); one longer than the buffers hold, too. */
+function gatherIntoBuffers(res: http.IncomingMessage, into: Buffer[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let length = 0;
+    let page = 0;
+    let offset = 0;
+    res.on('data', (chunk: Buffer) => {
+      for (let done = 0; done < chunk.length;) {
+        const target = into[page];
+        if (!target) {
+          res.destroy();
+          reject(new AttemptError('the server sent more than the range asked for', undefined, {}, 'EPROTO'));
+          return;
+        }
+        const n = chunk.copy(target, offset, done);
+        done += n;
+        offset += n;
+        if (offset === target.length) {
+          page++;
+          offset = 0;
+        }
+      }
+      length += chunk.length;
+    });
+    res.once('error', reject);
+    res.once('aborted', () => reject(new AttemptError('the response body was cut off', undefined, {}, 'ECONNRESET')));
+    res.once('end', () => {
+      const announced = Number(res.headers['content-length']);
+      if (Number.isFinite(announced) && length < announced) {
+        reject(new AttemptError(`the response body ended after ${length} of ${announced} bytes`, undefined, {}, 'ECONNRESET'));
+        return;
+      }
+      resolve(length);
+    });
   });
 }
 

@@ -19,6 +19,8 @@ export interface StoreClientOptions {
   numtransfer?: number;
   logger?: Logger;
   logRequests?: boolean;
+  /** false: node:http for every request instead of the direct path. */
+  directHttp?: boolean;
 }
 
 export function storeClient(opts: StoreClientOptions = {}): S3ClientBundle {
@@ -30,6 +32,7 @@ export function storeClient(opts: StoreClientOptions = {}): S3ClientBundle {
     reqtimeout: opts.reqtimeout ?? 30,
     numtransfer: opts.numtransfer ?? 4,
     logRequests: opts.logRequests ?? false,
+    directHttp: opts.directHttp,
   }, opts.logger ?? silent);
 }
 

@@ -175,6 +175,51 @@ describe('S3ObjectStore', () => {
       await assert.rejects(store.getRange('read/missing', 0, 10), storeError('not-found'));
     });
 
+    // The cache's GETs land in its page buffers; both transports: our own sockets (plain HTTP)
+    // and node:http (https endpoints, and any answer the direct path cannot read).
+    for (const direct of [true, false]) {
+      const via = direct ? 'own sockets' : 'node:http';
+      const pagesOf = (n: number, size: number): Buffer[] => Array.from({ length: n }, () => Buffer.alloc(size, 0x2e));
+
+      test(`getRangeInto (${via}): the bytes fill the buffers in order, across their edges`, async () => {
+        const b = storeClient({ directHttp: direct });
+        try {
+          const s = new S3ObjectStore(b, bucket.name);
+          const pages = pagesOf(3, 10);
+          assert.equal(await s.getRangeInto(KEY, 0, 26, pages), 26);
+          assert.equal(Buffer.concat(pages).toString(), `${TEXT}....`, 'nothing written past the range');
+          const mid = pagesOf(2, 4);
+          assert.equal(await s.getRangeInto(KEY, 3, 10, mid), 7);
+          assert.equal(Buffer.concat(mid).toString(), 'defghij.');
+          // Past the end: cut at the end, or nothing.
+          const tail = pagesOf(2, 40);
+          assert.equal(await s.getRangeInto(KEY, 24, 100, tail), 2);
+          assert.equal(tail[0]!.toString('latin1', 0, 3), 'yz.');
+          assert.equal(await s.getRangeInto(KEY, 26, 40, pagesOf(1, 14)), 0);
+          await assert.rejects(s.getRangeInto('read/missing', 0, 10, pagesOf(1, 10)), storeError('not-found'));
+          assert.equal(b.stats.snapshot().byOperation['GetObjectCommand'], 5);
+        } finally {
+          b.destroy();
+        }
+      });
+
+      test(`a file whose bytes look like an S3 error document reads as those bytes (${via})`, async () => {
+        const text = '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code><Message>a file about S3 errors</Message></Error>\n';
+        await bucket.put('read/error-lookalike.xml', text);
+        const b = storeClient({ directHttp: direct });
+        try {
+          const s = new S3ObjectStore(b, bucket.name);
+          assert.equal((await s.getRange('read/error-lookalike.xml', 0, text.length)).toString(), text);
+          const pages = pagesOf(2, 100);
+          assert.equal(await s.getRangeInto('read/error-lookalike.xml', 0, text.length, pages), text.length);
+          assert.equal(Buffer.concat(pages).toString('utf8', 0, text.length), text);
+          assert.equal((await s.getStart('read/error-lookalike.xml', 1024))?.data.toString(), text);
+        } finally {
+          b.destroy();
+        }
+      });
+    }
+
   });
 
   describe('listPage', () => {

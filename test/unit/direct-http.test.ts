@@ -175,6 +175,37 @@ describe('DirectHttp', () => {
     assert.equal(decodeChunked(Buffer.from('2\r\nokXX0\r\n\r\n')), 'bad');
   });
 
+  test('a body into the caller\'s page buffers: in order across buffer edges, from any read split; a longer body is an error', async () => {
+    const body = randomBytes(300_000);
+    answer = (socket) => send(socket, [
+      `HTTP/1.1 206 Partial Content\r\nContent-Length: ${body.length}\r\n\r\n`, body.subarray(0, 7),
+      body.subarray(7, 131_073), body.subarray(131_073, 131_074), body.subarray(131_074),
+    ]);
+    const c = client();
+    const pages = [Buffer.alloc(131_072, 1), Buffer.alloc(131_072, 1), Buffer.alloc(131_072, 1)];
+    const res = await c.request('GET', GET, undefined, pages);
+    assert.equal(res.received, body.length);
+    assert.equal(res.body.length, 0, 'nothing allocated for the body');
+    assert.ok(Buffer.concat(pages).subarray(0, body.length).equals(body), 'the bytes landed in order');
+    assert.ok(pages[2]!.subarray(body.length - 262_144).equals(Buffer.alloc(131_072 * 3 - body.length, 1)), 'nothing written past the body');
+
+    // Head and the start of the body in one read.
+    answer = (socket) => socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n'), Buffer.from('hello, world')]));
+    const small = [Buffer.alloc(5), Buffer.alloc(5), Buffer.alloc(5)];
+    assert.equal((await c.request('GET', GET, undefined, small)).received, 12);
+    assert.equal(Buffer.concat(small).toString('latin1', 0, 12), 'hello, world');
+
+    // An error answer still brings its document, not into the pages.
+    answer = (socket) => socket.write('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n<Error/>\n');
+    const missing = await c.request('GET', GET, undefined, [Buffer.alloc(4)]);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.toString(), '<Error/>\n');
+
+    answer = (socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello, world');
+    await assert.rejects(c.request('GET', GET, undefined, [Buffer.alloc(5), Buffer.alloc(5)]), (e: unknown) => e instanceof DirectHttpError && e.code === 'EPROTO');
+    c.destroy();
+  });
+
   test('parseHead: status, lower-case names, bad lines', () => {
     assert.deepEqual(parseHead('HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-1/9'), { status: 206, headers: { 'content-range': 'bytes 0-1/9' } });
     assert.equal(parseHead('HTTP/1.1 200')?.status, 200);
