@@ -3,6 +3,10 @@
 // upload. Pages of the object are fetched on demand with ranged GETs; misses arriving together
 // share one request, and a sequential reader gets read-ahead.
 //
+// Page buffers come from a pool and go back to it when the page leaves memory (page-pool.ts).
+// So nothing may hold a page's buffer across an await: a reader waiting for a GET leaves a
+// Delivery (where it wants the bytes), and the GET copies into it the moment it lands.
+//
 // Regions of the file:
 //   [0, baseSize)    the object's bytes, unless a page holds newer ones
 //   [baseSize, size) zeros, unless a page holds written bytes
@@ -11,15 +15,17 @@ import type { LimitFunction } from 'p-limit';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
-import { md5Hex } from '../transfer/md5.js';
+import { md5HexOf } from '../transfer/md5.js';
 import type { CachedPage, MemoryBudget, PageOwner } from './memory-budget.js';
+import type { PagePool } from './page-pool.js';
+import { ReadAhead } from './read-ahead.js';
 import { SpillFile } from './spill-file.js';
 
 /** The kernel sends reads and writes of up to 128 KiB: one page each when aligned. */
 export const PAGE_SIZE = 128 * 1024;
 
 export class Page implements CachedPage {
-  /** PAGE_SIZE bytes in memory (possibly a view into a larger fetched chunk), or null. */
+  /** PAGE_SIZE bytes in memory (a buffer of the page pool), or null. */
   buf: Buffer | null = null;
   onDisk = false;
   /** Generation of the last change; 0 when the page matches the object. */
@@ -45,6 +51,8 @@ export class Page implements CachedPage {
 export interface FileDataEnv {
   store: ObjectStore;
   budget: MemoryBudget<Page>;
+  /** Where page buffers come from and go back to (PAGE_SIZE each). */
+  pool: PagePool;
   diskdir: string;
   /** Bounds the GETs in flight across all files (--numtransfer). */
   downloads: LimitFunction;
@@ -57,27 +65,32 @@ export interface FileDataEnv {
   log: Logger;
 }
 
-/** A page's bytes as fetched (PAGE_SIZE long), or null when it lies past the object. */
-type PageBytes = Buffer | null;
-
-interface Waiter {
-  resolve: (bytes: PageBytes) => void;
-  reject: (err: unknown) => void;
+/** Where a reader wants bytes of a page: copied into `target` the moment the page arrives. */
+interface Delivery {
+  target: Buffer;
+  at: number;
+  offset: number;
+  n: number;
+  /** Cleared when the reader gave up (another page failed): its target may be gone. */
+  reader: { live: boolean };
 }
 
-const MiB = 1024 * 1024;
-/**
- * How far out of order a stream's requests may arrive and still count as sequential: the
- * kernel's read-ahead (1 MiB windows, see mount.ts, the next sent before the last is read)
- * keeps up to about 2 MiB of requests in flight, in any order.
- */
-const STREAM_SLACK = 16 * PAGE_SIZE;
-/**
- * Our read-ahead starts once a stream is this long. Below it the kernel's own read-ahead covers
- * the reader, and a single large random read (up to 1 MiB, arriving as 8 requests at once) is
- * fetched as asked, in one GET, rather than taken for the start of a stream.
- */
-const MIN_STREAM = 16 * PAGE_SIZE;
+/** A page whose GET is queued or under way, with the readers waiting for it. */
+class PendingPage {
+  readonly deliveries: Delivery[] = [];
+  readonly settled: Promise<void>;
+  resolve!: () => void;
+  reject!: (err: unknown) => void;
+
+  constructor() {
+    this.settled = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.settled.catch(() => undefined);
+  }
+}
+
 /** A miss waits until no other miss came for this long (ms), or MAX_QUEUE_MS, to share a GET. */
 const QUIET_MS = 0.25;
 const MAX_QUEUE_MS = 1;
@@ -97,21 +110,21 @@ export class FileData implements PageOwner<Page> {
   /** Lowest size reached since the upload in progress captured the file. */
   private lowWater = Infinity;
   private readonly pages = new Map<number, Page>();
-  private readonly fetches = new Map<number, Promise<PageBytes>>();
-  private readonly queued = new Map<number, Waiter>();
+  /** Pages being fetched (queued or under way). */
+  private readonly fetches = new Map<number, PendingPage>();
+  /** Of those, the ones still waiting in the queue for a GET. */
+  private readonly queued = new Set<number>();
   private queueTimer: NodeJS.Immediate | null = null;
   private lastQueuedAt = 0;
   private spillFile: SpillFile | null = null;
-  /** The current read stream: where it started and how far it has read. */
-  private streamStart = 0;
-  private readEnd = -1;
-  private prefetchedTo = 0;
+  private readonly readAhead: ReadAhead;
 
   constructor(public key: string, remote: { etag: string; size: number } | null, private readonly env: FileDataEnv) {
     this.etag = remote?.etag ?? '';
     this.remoteSize = remote?.size ?? 0;
     this.size = this.remoteSize;
     this.baseSize = this.remoteSize;
+    this.readAhead = new ReadAhead({ pageSize: PAGE_SIZE, prefetchBytes: env.prefetchBytes, chunkSize: env.chunkSize });
   }
 
   get dirty(): boolean {
@@ -142,28 +155,34 @@ export class FileData implements PageOwner<Page> {
 
   /**
    * Copies [start, end) into `target`: pages here now are copied at once, the others as their
-   * GETs arrive, straight from the fetched bytes. (Waiting until all are cached together could
+   * GETs land, straight from the fetched bytes. (Waiting until all are cached together could
    * wait forever when other files keep evicting them from a small --maxcache.)
    */
   private async copyWhenPresent(target: Buffer, start: number, end: number): Promise<void> {
-    const later: Array<{ at: number; offset: number; n: number; bytes: Promise<PageBytes> }> = [];
+    const reader = { live: true };
+    const waits: Array<Promise<void>> = [];
     for (let pos = start; pos < end;) {
       const index = pageOf(pos);
       const offset = pos - index * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - offset, end - pos);
       if (this.pages.has(index) || index * PAGE_SIZE >= this.baseSize) this.copyOut(target, pos - start, pos, pos + n);
-      else later.push({ at: pos - start, offset, n, bytes: this.fetchPage(index) });
+      else {
+        const pending = this.pendingFor(index);
+        pending.deliveries.push({ target, at: pos - start, offset, n, reader });
+        waits.push(pending.settled);
+      }
       pos += n;
     }
-    for (const part of later) {
-      const bytes = await part.bytes;
-      if (bytes) bytes.copy(target, part.at, part.offset, part.offset + part.n);
-      else target.fill(0, part.at, part.at + part.n);
+    if (waits.length === 0) return;
+    try {
+      await (waits.length === 1 ? waits[0] : Promise.all(waits));
+    } finally {
+      reader.live = false; // a failed read answers at once: later pages must not land in its buffer
     }
   }
 
-  /** The page's bytes from a GET already under way, or from a new one. */
-  private fetchPage(index: number): Promise<PageBytes> {
+  /** The page's fetch already under way or queued, or a new one queued. */
+  private pendingFor(index: number): PendingPage {
     return this.fetches.get(index) ?? this.queueFetch(index);
   }
 
@@ -171,11 +190,25 @@ export class FileData implements PageOwner<Page> {
   private async ensurePage(index: number): Promise<Page> {
     const here = this.pages.get(index);
     if (here) return here;
-    const bytes = await this.fetchPage(index);
+    const fresh = this.env.pool.take();
+    const reader = { live: true };
+    const pending = this.pendingFor(index);
+    pending.deliveries.push({ target: fresh, at: 0, offset: 0, n: PAGE_SIZE, reader });
+    try {
+      await pending.settled;
+    } catch (err) {
+      reader.live = false;
+      this.env.pool.give(fresh);
+      throw err;
+    }
     const again = this.pages.get(index);
-    if (again) return again;
+    if (again) {
+      this.env.pool.give(fresh);
+      return again;
+    }
+    // Cached by the GET and evicted since: the copy delivered to `fresh` becomes the page.
     const page = new Page(index);
-    page.buf = bytes ?? Buffer.alloc(PAGE_SIZE);
+    page.buf = fresh;
     this.pages.set(index, page);
     this.env.budget.add(page, this);
     return page;
@@ -215,36 +248,9 @@ export class FileData implements PageOwner<Page> {
     }
   }
 
-  /**
-   * Sequential readers get read-ahead; a random reader fetches only what it asks for. The
-   * kernel's requests of one stream arrive up to a few pages out of order, so "sequential"
-   * means near where the stream is. Past MIN_STREAM the window is as long as the stream has
-   * been (up to --prefetchsize), so a long sequential reader soon gets the full window.
-   */
+  /** Sequential readers get read-ahead (see read-ahead.ts); a random reader fetches only what it asks for. */
   private notePattern(position: number, end: number): void {
-    if (Math.abs(position - this.readEnd) > STREAM_SLACK) {
-      this.streamStart = position;
-      this.readEnd = end;
-      this.prefetchedTo = end;
-      return;
-    }
-    this.readEnd = Math.max(this.readEnd, end);
-    if (this.env.prefetchBytes === 0) return;
-    if (this.readEnd - this.streamStart < MIN_STREAM) return;
-    const window = Math.min(this.env.prefetchBytes, Math.max(2 * PAGE_SIZE, this.readEnd - this.streamStart));
-    const target = Math.min(this.baseSize, this.readEnd + window);
-    // From the page of this request on: a request the read-ahead has not reached yet rides on
-    // the read-ahead's GET instead of costing a GET of its own.
-    const from = Math.max(this.prefetchedTo, pageOf(position) * PAGE_SIZE);
-    if (from >= target) return;
-    // Only in pieces worth a request: half the window (1 MiB to --bufsize). Each GET costs a few
-    // ms of CPU in the SDK, so fewer, larger GETs read faster than one per transfer slot.
-    const share = Math.max(Math.min(window, MiB), Math.floor(window / 2));
-    const step = Math.ceil(Math.min(this.env.chunkSize, share) / PAGE_SIZE) * PAGE_SIZE;
-    const requestUncovered = from <= position;
-    if (!requestUncovered && target - from < step && target < this.baseSize) return;
-    for (let c = from; c < target; c += step) this.fetchMissing(c, Math.min(c + step, target));
-    this.prefetchedTo = target;
+    for (const [start, stop] of this.readAhead.note(position, end, this.baseSize)) this.fetchMissing(start, stop);
   }
 
   /** Starts GETs for the missing pages of [start, end), one per contiguous run. */
@@ -255,25 +261,23 @@ export class FileData implements PageOwner<Page> {
       const missing = i <= last && !this.pages.has(i) && !this.fetches.has(i);
       if (missing && runStart < 0) runStart = i;
       if (!missing && runStart >= 0) {
-        this.startFetch(runStart, i - 1, new Map());
+        this.startFetch(runStart, i - 1);
         runStart = -1;
       }
     }
   }
 
   /** Queues one page; misses queued in the same turn of the event loop share GETs. */
-  private queueFetch(index: number): Promise<PageBytes> {
-    let waiter!: Waiter;
-    const p = new Promise<PageBytes>((resolve, reject) => { waiter = { resolve, reject }; });
-    p.catch(() => undefined);
-    this.fetches.set(index, p);
-    this.queued.set(index, waiter);
+  private queueFetch(index: number): PendingPage {
+    const pending = new PendingPage();
+    this.fetches.set(index, pending);
+    this.queued.add(index);
     this.lastQueuedAt = performance.now();
     if (!this.queueTimer) {
       const first = this.lastQueuedAt;
       this.queueTimer = setImmediate(() => this.flushWhenQuiet(first));
     }
-    return p;
+    return pending;
   }
 
   /**
@@ -292,45 +296,79 @@ export class FileData implements PageOwner<Page> {
 
   private flushQueue(): void {
     this.queueTimer = null;
-    const waiters = new Map(this.queued);
+    const indices = [...this.queued].sort((a, b) => a - b);
     this.queued.clear();
-    const indices = [...waiters.keys()].sort((a, b) => a - b);
     const maxPages = Math.max(1, Math.floor(this.env.chunkSize / PAGE_SIZE));
     let first = 0;
     for (let i = 1; i <= indices.length; i++) {
       if (i === indices.length || indices[i] !== indices[i - 1]! + 1 || i - first >= maxPages) {
-        this.startFetch(indices[first]!, indices[i - 1]!, waiters);
+        this.startFetch(indices[first]!, indices[i - 1]!);
         first = i;
       }
     }
   }
 
-  /** One ranged GET for pages [first, last]; settles their waiters with each page's bytes. */
-  private startFetch(first: number, last: number, waiters: Map<number, Waiter>): void {
-    const done = this.env.downloads(() => this.fetchPages(first, last));
-    done.catch(() => undefined);
+  /** One ranged GET for pages [first, last]; readers waiting for them get their bytes as it lands. */
+  private startFetch(first: number, last: number): void {
+    const pending: PendingPage[] = [];
     for (let i = first; i <= last; i++) {
-      const waiter = waiters.get(i);
-      if (!waiter) {
-        const bytes = done.then((pages) => pages.get(i) ?? null); // read-ahead: readers wait on the GET itself
-        bytes.catch(() => undefined);
-        this.fetches.set(i, bytes);
+      let p = this.fetches.get(i);
+      if (!p) { // read-ahead: readers that come later join it
+        p = new PendingPage();
+        this.fetches.set(i, p);
       }
-      const tracked = this.fetches.get(i);
-      done.then((pages) => waiter?.resolve(pages.get(i) ?? null), (err: unknown) => waiter?.reject(err)).finally(() => {
-        if (this.fetches.get(i) === tracked) this.fetches.delete(i);
-      });
+      pending.push(p);
     }
+    const done = this.env.downloads(() => this.fetchPages(first, last, pending));
+    done.catch((err: unknown) => {
+      for (let i = first; i <= last; i++) {
+        const p = pending[i - first]!;
+        if (this.fetches.get(i) === p) this.fetches.delete(i);
+        p.reject(err);
+      }
+    });
   }
 
-  /** GETs pages [first, last] into the cache; returns each page's bytes as they are now. */
-  private async fetchPages(first: number, last: number): Promise<Map<number, PageBytes>> {
-    const result = new Map<number, PageBytes>();
+  /** GETs pages [first, last] into pool buffers, caches them and serves their readers. */
+  private async fetchPages(first: number, last: number, pending: PendingPage[]): Promise<void> {
     const start = first * PAGE_SIZE;
     const end = Math.min((last + 1) * PAGE_SIZE, this.baseSize);
-    if (end <= start) return result;
-    const data = await this.env.store.getRange(this.key, start, end);
-    return this.keepFetched(first, last, start, end, data);
+    if (end <= start) { // the file shrank below these pages since they were asked for
+      this.deliver(first, pending);
+      return;
+    }
+    const buffers: Buffer[] = [];
+    for (let at = start; at < end; at += PAGE_SIZE) buffers.push(this.env.pool.take());
+    let received: number;
+    try {
+      received = await this.env.store.getRangeInto(this.key, start, end, buffers);
+      this.keepFetched(first, start, end, buffers, received);
+    } catch (err) {
+      for (const buf of buffers) this.env.pool.give(buf);
+      throw err;
+    }
+    this.deliver(first, pending);
+    this.trimQuietly();
+  }
+
+  /**
+   * Copies each page's current bytes to the readers waiting for it and settles them: from the
+   * cache (memory or disk), or zeros for a page past the object.
+   */
+  private deliver(first: number, pending: PendingPage[]): void {
+    for (let k = 0; k < pending.length; k++) {
+      const index = first + k;
+      const p = pending[k]!;
+      if (this.fetches.get(index) === p) this.fetches.delete(index);
+      const page = this.pages.get(index);
+      for (const d of p.deliveries) {
+        if (!d.reader.live) continue;
+        if (page?.buf) page.buf.copy(d.target, d.at, d.offset, d.offset + d.n);
+        else if (page?.onDisk) this.spillFile!.read(index, d.target, d.at, d.offset, d.n);
+        else d.target.fill(0, d.at, d.at + d.n);
+      }
+      p.resolve();
+    }
   }
 
   /**
@@ -339,53 +377,47 @@ export class FileData implements PageOwner<Page> {
    */
   adoptFetchedStart(data: Buffer): void {
     const end = Math.min(data.length, this.baseSize);
-    if (end > 0) this.keepFetched(0, Math.ceil(end / PAGE_SIZE) - 1, 0, end, data);
+    const buffers: Buffer[] = [];
+    for (let at = 0; at < end; at += PAGE_SIZE) {
+      const buf = this.env.pool.take();
+      data.copy(buf, 0, at, Math.min(end, at + PAGE_SIZE));
+      buffers.push(buf);
+    }
+    if (end > 0) this.keepFetched(0, 0, end, buffers, end);
+    this.trimQuietly();
   }
 
-  /** Checks the bytes of a GET of [start, end) and caches them as pages [first, last]. */
-  private keepFetched(first: number, last: number, start: number, end: number, data: Buffer): Map<number, PageBytes> {
-    const result = new Map<number, PageBytes>();
-    if (data.length < end - start && end <= this.baseSize) {
+  /**
+   * Checks the bytes of a GET of [start, end), `received` of them in `buffers` (one per page
+   * from page `first`), and caches them; buffers it does not keep go back to the pool.
+   */
+  private keepFetched(first: number, start: number, end: number, buffers: Buffer[], received: number): void {
+    if (received < end - start && end <= this.baseSize) {
       // The object is shorter than the data we believe it holds: another client replaced it.
       // Fail the read (EIO) rather than ask again and again for bytes that are not there.
       throw new StoreError('server', `GET ${this.key} bytes=${start}-${end - 1}: the object is shorter than expected (changed by another client?)`);
     }
-    if (this.env.verifyMd5 && start === 0 && data.length === this.remoteSize && /^[0-9a-f]{32}$/.test(this.etag)
-      && md5Hex(data) !== this.etag) {
+    if (this.env.verifyMd5 && start === 0 && received === this.remoteSize && /^[0-9a-f]{32}$/.test(this.etag)
+      && md5HexOf(buffers, received) !== this.etag) {
       throw new StoreError('server', `GET ${this.key}: the data does not match its ETag (MD5)`);
     }
     // The file may have changed while the GET ran: a page now here wins over the fetched bytes,
     // and bytes past the (possibly lowered) base are not the file's.
-    const usable = Math.min(data.length, Math.max(0, this.baseSize - start));
-    for (let i = first; i <= last; i++) {
-      const from = (i - first) * PAGE_SIZE;
-      const here = this.pages.get(i);
-      if (here) {
-        result.set(i, this.pageBytes(here));
+    const usable = Math.min(received, Math.max(0, this.baseSize - start));
+    for (let k = 0; k < buffers.length; k++) {
+      const buf = buffers[k]!;
+      const from = k * PAGE_SIZE;
+      const index = first + k;
+      if (from >= usable || this.pages.has(index)) {
+        this.env.pool.give(buf);
         continue;
       }
-      if (from >= usable) break;
-      const page = new Page(i);
-      if (from + PAGE_SIZE <= usable) {
-        page.buf = data.subarray(from, from + PAGE_SIZE);
-      } else {
-        page.buf = Buffer.alloc(PAGE_SIZE);
-        data.copy(page.buf, 0, from, usable);
-      }
-      this.pages.set(i, page);
+      if (from + PAGE_SIZE > usable) buf.fill(0, usable - from); // pages hold zeros past the object
+      const page = new Page(index);
+      page.buf = buf;
+      this.pages.set(index, page);
       this.env.budget.add(page, this);
-      result.set(i, page.buf);
     }
-    this.trimQuietly();
-    return result;
-  }
-
-  /** A page's current bytes (from memory, or read back from disk). */
-  private pageBytes(page: Page): Buffer {
-    if (page.buf) return page.buf;
-    const copy = Buffer.alloc(PAGE_SIZE);
-    this.spillFile!.read(page.index, copy, 0, 0, PAGE_SIZE);
-    return copy;
   }
 
   // ---- writing ------------------------------------------------------------------------------
@@ -422,7 +454,7 @@ export class FileData implements PageOwner<Page> {
       if (!page) {
         page = new Page(index);
         // A whole-page write needs no zeroing; otherwise the rest of the page is zeros.
-        page.buf = n === PAGE_SIZE ? Buffer.allocUnsafe(PAGE_SIZE) : Buffer.alloc(PAGE_SIZE);
+        page.buf = n === PAGE_SIZE ? this.env.pool.take() : this.env.pool.takeZeroed();
         this.pages.set(index, page);
         this.env.budget.add(page, this);
       }
@@ -498,7 +530,7 @@ export class FileData implements PageOwner<Page> {
     this.remoteSize = captured.size;
     this.baseSize = Math.min(captured.size, this.lowWater, this.size);
     if (this.baseChangedGen <= captured.generation) this.baseChangedGen = 0;
-    this.prefetchedTo = 0;
+    this.readAhead.forgetPrefetched();
   }
 
   /** What the cache holds of [start, end), zeros elsewhere, and the ranges it lacked. */
@@ -518,23 +550,27 @@ export class FileData implements PageOwner<Page> {
   // ---- memory and disk ----------------------------------------------------------------------
 
   evict(page: Page): void {
-    this.env.budget.remove(page, page.memoryBytes);
-    page.buf = null;
+    this.releaseMemory(page);
     if (!page.onDisk) this.pages.delete(page.index);
   }
 
   spill(page: Page): void {
     this.spillFile ??= new SpillFile(this.env.diskdir, this.key, PAGE_SIZE);
     this.spillFile.write(page.index, page.buf!, 0);
-    this.env.budget.remove(page, page.memoryBytes);
-    page.buf = null;
+    this.releaseMemory(page);
     page.onDisk = true;
   }
 
   private dropPage(page: Page): void {
-    this.env.budget.remove(page, page.memoryBytes);
-    page.buf = null;
+    this.releaseMemory(page);
     this.pages.delete(page.index);
+  }
+
+  /** The page's buffer goes back to the pool (nobody else holds it: see the top of the file). */
+  private releaseMemory(page: Page): void {
+    this.env.budget.remove(page, page.memoryBytes);
+    if (page.buf) this.env.pool.give(page.buf);
+    page.buf = null;
   }
 
   private trimQuietly(): void {
@@ -547,7 +583,7 @@ export class FileData implements PageOwner<Page> {
 
   /** Forgets every page and removes the spill file. */
   discard(): void {
-    for (const page of this.pages.values()) this.env.budget.remove(page, page.memoryBytes);
+    for (const page of this.pages.values()) this.releaseMemory(page);
     this.pages.clear();
     this.spillFile?.discard();
     this.spillFile = null;

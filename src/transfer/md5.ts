@@ -5,6 +5,13 @@ export function md5Base64(data: Buffer): string {
   return createHash('md5').update(data).digest('base64');
 }
 
-export function md5Hex(data: Buffer): string {
-  return createHash('md5').update(data).digest('hex');
+/** MD5 (hex) of the first `length` bytes of `buffers` taken as one. */
+export function md5HexOf(buffers: Buffer[], length: number): string {
+  const hash = createHash('md5');
+  for (let i = 0, left = length; left > 0; i++) {
+    const buf = buffers[i]!;
+    hash.update(left >= buf.length ? buf : buf.subarray(0, left));
+    left -= buf.length;
+  }
+  return hash.digest('hex');
 }
