@@ -3,7 +3,7 @@
 // upload. Pages of the object are fetched on demand with ranged GETs; misses arriving together
 // share one request, and a sequential reader gets read-ahead.
 //
-// Page buffers come from a pool and go back to it when the page leaves memory (page-pool.ts).
+// Page buffers come from a pool and go back to it when the page leaves memory (buffer-pool.ts).
 // So nothing may hold a page's buffer across an await: a reader waiting for a GET leaves a
 // Delivery (where it wants the bytes), and the GET copies into it the moment it lands.
 //
@@ -17,7 +17,7 @@ import type { ObjectStore } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
 import { md5HexOf } from '../transfer/md5.js';
 import type { CachedPage, MemoryBudget, PageOwner } from './memory-budget.js';
-import type { PagePool } from './page-pool.js';
+import type { BufferPool } from './buffer-pool.js';
 import { ReadAhead } from './read-ahead.js';
 import { SpillFile } from './spill-file.js';
 
@@ -52,7 +52,7 @@ export interface FileDataEnv {
   store: ObjectStore;
   budget: MemoryBudget<Page>;
   /** Where page buffers come from and go back to (PAGE_SIZE each). */
-  pool: PagePool;
+  pool: BufferPool;
   diskdir: string;
   /** Bounds the GETs in flight across all files (--numtransfer). */
   downloads: LimitFunction;
@@ -146,9 +146,9 @@ export class FileData implements PageOwner<Page> {
     return end - position;
   }
 
-  /** A copy of bytes [start, end): the body of an upload. */
-  async bytes(start: number, end: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafe(end - start);
+  /** A copy of bytes [start, end): the body of an upload (in `into` when given, end - start long). */
+  async bytes(start: number, end: number, into?: Buffer): Promise<Buffer> {
+    const out = into ?? Buffer.allocUnsafe(end - start);
     await this.copyWhenPresent(out, start, end);
     return out;
   }

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { ObjectInfo, ObjectMetadata, ObjectStore, PutOptions } from '../store/object-store.js';
 import { StatCache, type CachedEntry } from '../cache/stat-cache.js';
 import { FileData, PAGE_SIZE, type FileDataEnv, type Page } from '../cache/file-data.js';
-import { PagePool } from '../cache/page-pool.js';
+import { BufferPool } from '../cache/buffer-pool.js';
 import { MemoryBudget } from '../cache/memory-budget.js';
 import { DirListings } from '../cache/dir-listings.js';
 import { PartLayout } from '../transfer/part-layout.js';
@@ -159,10 +159,13 @@ export class Filesystem {
     this.dataEnv = {
       store, budget: this.budget, diskdir: s.diskdir, downloads: pLimit(s.numtransfer), chunkSize: s.partSize,
       // Enough idle buffers for the GETs that can be in flight at once (and one more round).
-      pool: new PagePool(PAGE_SIZE, Math.ceil(((s.numtransfer + 1) * s.partSize) / PAGE_SIZE)),
+      pool: new BufferPool(PAGE_SIZE, Math.ceil(((s.numtransfer + 1) * s.partSize) / PAGE_SIZE)),
       prefetchBytes: s.prefetchBytes, verifyMd5: s.contentMD5, log,
     };
-    this.uploader = new Uploader({ store, layout: new PartLayout(s.partSize), uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log });
+    this.uploader = new Uploader({
+      store, layout: new PartLayout(s.partSize), uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log,
+      bodies: new BufferPool(s.partSize, s.numtransfer),
+    });
   }
 
   // ---- attributes and lookup ------------------------------------------------------------

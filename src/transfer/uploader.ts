@@ -7,6 +7,7 @@ import type { LimitFunction } from 'p-limit';
 import type { Logger } from '../log.js';
 import type { ObjectStore, PutOptions, UploadedPart } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
+import type { BufferPool } from '../cache/buffer-pool.js';
 import type { FileData } from '../cache/file-data.js';
 import { md5Base64 } from './md5.js';
 import type { PartLayout, PartRange } from './part-layout.js';
@@ -18,6 +19,8 @@ export interface UploaderSettings {
   uploads: LimitFunction;
   /** -m: send Content-MD5 with every PUT and part. */
   contentMD5: boolean;
+  /** Bodies of a part's size (--bufsize), reused from one upload to the next. */
+  bodies: BufferPool;
   log: Logger;
 }
 
@@ -89,10 +92,10 @@ export class Uploader {
   private startPart(data: FileData, session: Session, range: PartRange): void {
     const run = this.s.uploads(async () => {
       const generation = data.generation;
-      const body = await data.bytes(range.start, range.end);
-      const etag = await this.s.store.uploadPart(session.key, await session.uploadId, range.number, body,
-        this.s.contentMD5 ? md5Base64(body) : undefined);
-      session.parts.set(range.number, { etag, generation, size: body.length });
+      const uploadId = await session.uploadId;
+      const etag = await this.withBody(data, range.start, range.end, (body) => this.s.store.uploadPart(session.key, uploadId, range.number, body,
+        this.s.contentMD5 ? md5Base64(body) : undefined));
+      session.parts.set(range.number, { etag, generation, size: range.end - range.start });
     }).catch((err: unknown) => {
       session.failed ??= err; // reported by the next flush, which starts over
     }).finally(() => session.running.delete(range.number));
@@ -105,8 +108,8 @@ export class Uploader {
     if (captured.size <= this.s.layout.sizeOf(1)) {
       // One part's worth or less is one PUT, even if parts went out while the file was larger.
       await this.abort(data);
-      const body = await data.bytes(0, captured.size);
-      const etag = await this.s.store.put(data.key, body, { ...options, contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined });
+      const etag = await this.withBody(data, 0, captured.size,
+        (body) => this.s.store.put(data.key, body, { ...options, contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined }));
       data.markStored(captured, etag);
       return etag;
     }
@@ -130,8 +133,8 @@ export class Uploader {
           const etag = await this.copyPart(data, uploadId, range);
           if (etag !== undefined) return { partNumber: range.number, etag };
         }
-        const body = await data.bytes(range.start, range.end);
-        const etag = await this.s.store.uploadPart(data.key, uploadId, range.number, body, this.s.contentMD5 ? md5Base64(body) : undefined);
+        const etag = await this.withBody(data, range.start, range.end,
+          (body) => this.s.store.uploadPart(data.key, uploadId, range.number, body, this.s.contentMD5 ? md5Base64(body) : undefined));
         return { partNumber: range.number, etag };
       })));
       const etag = await this.s.store.completeMultipart(data.key, uploadId, parts);
@@ -141,6 +144,21 @@ export class Uploader {
     } catch (err) {
       await this.abort(data);
       throw err;
+    }
+  }
+
+  /**
+   * Sends bytes [start, end) of the file with `send`. A body of about a part's size is a pooled
+   * buffer, taken back once the request has settled (retries included), so that streaming a
+   * large file does not allocate its size in fresh buffers; a small file gets a buffer its size.
+   */
+  private async withBody<T>(data: FileData, start: number, end: number, send: (body: Buffer) => Promise<T>): Promise<T> {
+    const size = end - start;
+    const pooled = size > this.s.bodies.size / 2 && size <= this.s.bodies.size ? this.s.bodies.take() : undefined;
+    try {
+      return await send(await data.bytes(start, end, pooled?.subarray(0, size)));
+    } finally {
+      if (pooled) this.s.bodies.give(pooled);
     }
   }
 
