@@ -47,6 +47,45 @@ const FIXES = [
     from: '  fuse_loop_mt(ft->fuse);\n',
     to: '  if (getenv("QSFS_FUSE_SINGLE_THREAD") != NULL) fuse_loop(ft->fuse);\n  else fuse_loop_mt(ft->fuse);\n',
   },
+  {
+    // libfuse 2.9 ends idle threads beyond 10 and starts new ones when requests pile up (a cold
+    // sequential read started 62 in 1 GiB). fuse-native gives every new thread its own state: a
+    // call into JS, a Buffer kept forever and a uv_async handle never closed, which every later
+    // wakeup of the event loop scans, so a long-running daemon slowed as it aged. A thread's
+    // state now outlives the thread and the next new thread takes it over.
+    why: 'threads: keep the state of an exited libfuse thread for the next one (declare the spare list)',
+    from: 'static pthread_key_t thread_locals_key;\n',
+    to: 'static pthread_key_t thread_locals_key;\n'
+      + '#define QSFS_SPARE_LOCALS 1024\n'
+      + 'static void *qsfs_spare_locals[QSFS_SPARE_LOCALS];\n'
+      + 'static int qsfs_spare_count = 0;\n'
+      + 'static pthread_mutex_t qsfs_spare_mut = PTHREAD_MUTEX_INITIALIZER;\n'
+      + 'static void qsfs_release_locals (void *data) {\n'
+      + '  pthread_mutex_lock(&qsfs_spare_mut);\n'
+      + '  if (qsfs_spare_count < QSFS_SPARE_LOCALS) qsfs_spare_locals[qsfs_spare_count++] = data;\n'
+      + '  pthread_mutex_unlock(&qsfs_spare_mut);\n'
+      + '}\n',
+  },
+  {
+    why: 'threads: a new libfuse thread takes a spare state of its mount before asking JS for one',
+    from: '  if (data != NULL) {\n    return (fuse_thread_locals_t *) data;\n  }\n',
+    to: '  if (data != NULL) {\n    return (fuse_thread_locals_t *) data;\n  }\n'
+      + '  pthread_mutex_lock(&qsfs_spare_mut);\n'
+      + '  for (int i = qsfs_spare_count - 1; i >= 0; i--) {\n'
+      + '    fuse_thread_locals_t *spare = (fuse_thread_locals_t *) qsfs_spare_locals[i];\n'
+      + '    if (spare->fuse != ft) continue;\n'
+      + '    qsfs_spare_locals[i] = qsfs_spare_locals[--qsfs_spare_count];\n'
+      + '    pthread_mutex_unlock(&qsfs_spare_mut);\n'
+      + '    pthread_setspecific(thread_locals_key, (void *) spare);\n'
+      + '    return spare;\n'
+      + '  }\n'
+      + '  pthread_mutex_unlock(&qsfs_spare_mut);\n',
+  },
+  {
+    why: 'threads: an exiting libfuse thread hands its state to the spare list',
+    from: '  pthread_key_create(&(thread_locals_key), NULL); // TODO: add destructor\n',
+    to: '  pthread_key_create(&(thread_locals_key), qsfs_release_locals);\n',
+  },
 ];
 
 function fail(message) {

@@ -94,6 +94,11 @@ export class MountedFilesystem {
     private readonly log: Logger,
   ) {}
 
+  /** How many thread states fuse-native has made (its `_threads`, one per state it allocated). */
+  get fuseThreadStates(): number {
+    return this.fuse?._threads.size ?? 0;
+  }
+
   async mount(ops: Operations): Promise<void> {
     const optionString = this.s.fuseOptions.join(',');
     if (optionString.length > LIBFUSE_OPTION_LIMIT) throw new Error('the -o options are too long for libfuse (1 KiB)');

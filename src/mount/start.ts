@@ -99,7 +99,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     const text = formatStatus({
       bucket: o.bucket, prefix: o.prefix, mountpoint: o.mountpoint, endpoint: endpoint.url, startedAt,
       openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
-      cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(),
+      cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
     });
     writeStatus(text, o.foreground ? undefined : path.join(o.logdir, STATUS_FILE_NAME), logger);
     return text;

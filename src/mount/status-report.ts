@@ -16,6 +16,8 @@ export interface StatusFacts {
   cache: { memoryBytes: number; maxBytes: number; cachedFiles: number; spilledFiles: number };
   requests: RequestStatsSnapshot;
   rssBytes: number;
+  /** States fuse-native has made for libfuse threads: bounded by the most threads alive at once. */
+  fuseThreadStates: number;
 }
 
 const MB = 1024 * 1024;
@@ -38,6 +40,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     `transfers: uploads ${f.transfers.uploads.active} active + ${f.transfers.uploads.waiting} waiting, `
       + `downloads ${f.transfers.downloads.active} active + ${f.transfers.downloads.waiting} waiting, ${f.transfers.multipartOpen} multipart upload(s) open`,
     `cache:     ${mb(f.cache.memoryBytes)} of ${mb(f.cache.maxBytes)} in memory, ${f.cache.cachedFiles} file(s) cached, ${f.cache.spilledFiles} spilled to disk`,
+    `fuse:      ${f.fuseThreadStates} thread state(s)`,
     `requests:  ${f.requests.total} sent, ${f.requests.failed} failed, ${mb(f.requests.bytesSent)} out, ${mb(f.requests.bytesReceived)} in${ops ? ` (${ops})` : ''}`,
   ];
   return lines.join('\n');

@@ -22,6 +22,8 @@ declare module 'fuse-native' {
     static unmount(mountpoint: string, cb: (err: Error | null) => void): void;
     /** Builds the "-o..." argument handed to libfuse; qsfs overrides it to pass any option. */
     protected _fuseOptions(): string;
+    /** The Buffers holding the addon's per-thread state, one per state made. */
+    readonly _threads: Set<Buffer>;
     [errno: string]: unknown;
   }
   namespace Fuse {

@@ -217,6 +217,39 @@ describe('daemon lifecycle', () => {
     }
   });
 
+  test('libfuse threads that come and go under bursts of reads reuse their states (the status counts them)', { timeout: 300_000 }, async () => {
+    // libfuse 2.9 ends idle threads beyond 10 and starts new ones when requests pile up; each
+    // new thread used to get a state of its own that was never freed (with a uv_async handle
+    // every event-loop wakeup scans): 18 states after one burst of readers, 66 after five.
+    const m = await TestMount.start(bucket.name, 'threads');
+    try {
+      const files = Array.from({ length: 16 }, (_, i) => m.p(`t${i}.bin`));
+      await sh(files.map((f) => `head -c ${4 * MiB} /dev/urandom > ${q(f)} &`).join(' ') + ' wait');
+      const statusFile = path.join(m.work.logdir, 'qsfs.status');
+      const threadStates = async (): Promise<number> => {
+        await fsp.rm(statusFile, { force: true });
+        process.kill(m.pid, 'SIGUSR1');
+        for (let i = 0; i < 50 && !existsSync(statusFile); i++) await sleep(100);
+        const line = /fuse: +(\d+) thread state\(s\)/.exec(await fsp.readFile(statusFile, 'utf8'));
+        assert.ok(line, 'the status has a fuse line');
+        return Number(line[1]);
+      };
+      // O_DIRECT: every read reaches the daemon, 16 readers at once.
+      const burst = (): Promise<unknown> => sh(files.map((f) => `dd if=${q(f)} of=/dev/null bs=128k iflag=direct status=none &`).join(' ') + ' wait');
+      await burst();
+      const first = await threadStates();
+      for (let i = 0; i < 4; i++) await burst();
+      const last = await threadStates();
+      assert.ok(first >= 11, `a burst of 16 readers needs more than libfuse's 10 idle threads (${first} states)`);
+      assert.ok(last - first <= 4, `thread states after 1 burst: ${first}, after 5: ${last}`);
+      // At most one per thread alive at once: 16 writers or readers and the kernel's 12
+      // background requests (without reuse, 16 parallel writers alone made over 200).
+      assert.ok(last <= 64, `${last} thread states for at most about 30 threads at once`);
+    } finally {
+      await m.stop();
+    }
+  });
+
   test('the log rotates by size, and earlier logs are removed at start unless -K', async () => {
     const work = await makeWorkdir('rotate');
     const env = { ...process.env, QSFS_LOG_MAX_BYTES: '4000' };
