@@ -233,19 +233,30 @@ export class FileData implements PageOwner<Page> {
       const index = pageOf(pos);
       const offset = pos - index * PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - offset, end - pos);
-      const page = this.pages.get(index);
-      if (page?.buf) {
-        page.buf.copy(target, at + pos - start, offset, offset + n);
-        this.env.budget.touch(page);
-      } else if (page?.onDisk) {
-        this.spillFile!.read(index, target, at + pos - start, offset, n);
-      } else if (index * PAGE_SIZE < this.baseSize) {
+      if (!this.copyPage(index, target, at + pos - start, offset, n)) {
         throw new Error(`internal: page ${index} of ${this.key} is not cached`); // never serve a hole as data
-      } else {
-        target.fill(0, at + pos - start, at + pos - start + n); // past the object: zeros
       }
       pos += n;
     }
+  }
+
+  /**
+   * Copies n bytes of page `index` from `offset` into `target` at `at`: from memory or disk, or
+   * zeros past the object. false when the page is not cached and lies within the object.
+   */
+  private copyPage(index: number, target: Buffer, at: number, offset: number, n: number): boolean {
+    const page = this.pages.get(index);
+    if (page?.buf) {
+      page.buf.copy(target, at, offset, offset + n);
+      this.env.budget.touch(page);
+    } else if (page?.onDisk) {
+      this.spillFile!.read(index, target, at, offset, n);
+    } else if (index * PAGE_SIZE < this.baseSize) {
+      return false;
+    } else {
+      target.fill(0, at, at + n); // past the object: zeros
+    }
+    return true;
   }
 
   /** Sequential readers get read-ahead (see read-ahead.ts); a random reader fetches only what it asks for. */
@@ -353,19 +364,16 @@ export class FileData implements PageOwner<Page> {
 
   /**
    * Copies each page's current bytes to the readers waiting for it and settles them: from the
-   * cache (memory or disk), or zeros for a page past the object.
+   * cache (memory or disk), or zeros for a page past the object (or past what a GET of an
+   * object that shrank under us brought).
    */
   private deliver(first: number, pending: PendingPage[]): void {
     for (let k = 0; k < pending.length; k++) {
       const index = first + k;
       const p = pending[k]!;
       if (this.fetches.get(index) === p) this.fetches.delete(index);
-      const page = this.pages.get(index);
       for (const d of p.deliveries) {
-        if (!d.reader.live) continue;
-        if (page?.buf) page.buf.copy(d.target, d.at, d.offset, d.offset + d.n);
-        else if (page?.onDisk) this.spillFile!.read(index, d.target, d.at, d.offset, d.n);
-        else d.target.fill(0, d.at, d.at + d.n);
+        if (d.reader.live && !this.copyPage(index, d.target, d.at, d.offset, d.n)) d.target.fill(0, d.at, d.at + d.n);
       }
       p.resolve();
     }

@@ -304,28 +304,21 @@ function gather(res: http.IncomingMessage, limit = 64 * 1024): Promise<Buffer | 
   });
 }
 
-/** The body of a ranged GET into the caller's buffers, in order; how many bytes came. A body
- *  cut short is an error (and is retried); one longer than the buffers hold, too. */
-function gatherIntoBuffers(res: http.IncomingMessage, into: Buffer[]): Promise<number> {
+/**
+ * Feeds a response body to `take` chunk by chunk ('data' events rather than an async iterator: a
+ * promise per 64 KiB chunk is measurable CPU on this path); resolves with its length. A body cut
+ * short of its Content-Length is an error (and is retried), never a short read.
+ */
+function readBody(res: http.IncomingMessage, take: (chunk: Buffer) => void): Promise<number> {
   return new Promise((resolve, reject) => {
     let length = 0;
-    let page = 0;
-    let offset = 0;
     res.on('data', (chunk: Buffer) => {
-      for (let done = 0; done < chunk.length;) {
-        const target = into[page];
-        if (!target) {
-          res.destroy();
-          reject(new AttemptError('the server sent more than the range asked for', undefined, {}, 'EPROTO'));
-          return;
-        }
-        const n = chunk.copy(target, offset, done);
-        done += n;
-        offset += n;
-        if (offset === target.length) {
-          page++;
-          offset = 0;
-        }
+      try {
+        take(chunk);
+      } catch (err) {
+        res.destroy();
+        reject(err);
+        return;
       }
       length += chunk.length;
     });
@@ -342,36 +335,41 @@ function gatherIntoBuffers(res: http.IncomingMessage, into: Buffer[]): Promise<n
   });
 }
 
-/**
- * The body of a GET in one buffer of the expected size: one copy per chunk, and 'data' events
- * rather than an async iterator (a promise per 64 KiB chunk is measurable CPU on this path).
- * A body cut short is an error (and is retried), never a short read.
- */
-function gatherInto(res: http.IncomingMessage, expected: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const out = Buffer.allocUnsafe(expected);
-    let length = 0;
-    const extra: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => {
-      const room = expected - length;
-      if (chunk.length <= room) chunk.copy(out, length);
-      else {
-        if (room > 0) chunk.copy(out, length, 0, room);
-        extra.push(chunk.subarray(Math.max(0, room)));
+/** The body of a ranged GET into the caller's buffers, in order; how many bytes came. One longer
+ *  than the buffers hold is an error. */
+async function gatherIntoBuffers(res: http.IncomingMessage, into: Buffer[]): Promise<number> {
+  let page = 0;
+  let offset = 0;
+  return readBody(res, (chunk) => {
+    for (let done = 0; done < chunk.length;) {
+      const target = into[page];
+      if (!target) throw new AttemptError('the server sent more than the range asked for', undefined, {}, 'EPROTO');
+      const n = chunk.copy(target, offset, done);
+      done += n;
+      offset += n;
+      if (offset === target.length) {
+        page++;
+        offset = 0;
       }
-      length += chunk.length;
-    });
-    res.once('error', reject);
-    res.once('aborted', () => reject(new AttemptError('the response body was cut off', undefined, {}, 'ECONNRESET')));
-    res.once('end', () => {
-      const announced = Number(res.headers['content-length']);
-      if (Number.isFinite(announced) && length < announced) {
-        reject(new AttemptError(`the response body ended after ${length} of ${announced} bytes`, undefined, {}, 'ECONNRESET'));
-        return;
-      }
-      // A server that sends more than asked (no range support) still yields every byte.
-      if (extra.length > 0) resolve(Buffer.concat([out, ...extra]));
-      else resolve(length === expected ? out : out.subarray(0, length));
-    });
+    }
   });
+}
+
+/** The body of a GET in one buffer of the expected size: one copy per chunk. */
+async function gatherInto(res: http.IncomingMessage, expected: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(expected);
+  const extra: Buffer[] = [];
+  let seen = 0;
+  const length = await readBody(res, (chunk) => {
+    const room = expected - seen;
+    if (chunk.length <= room) chunk.copy(out, seen);
+    else {
+      if (room > 0) chunk.copy(out, seen, 0, room);
+      extra.push(chunk.subarray(Math.max(0, room)));
+    }
+    seen += chunk.length;
+  });
+  // A server that sends more than asked (no range support) still yields every byte.
+  if (extra.length > 0) return Buffer.concat([out, ...extra]);
+  return length === expected ? out : out.subarray(0, length);
 }
