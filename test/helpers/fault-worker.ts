@@ -1,6 +1,7 @@
 // One of the concurrent workers of the fault tests, run as a child process
-// (`node build/test/helpers/fault-worker.js DIR SEED SECONDS`) so that it may do blocking I/O on
-// the mount. Until SECONDS have passed it writes files of seeded sizes under DIR, each in one
+// (`node build/test/helpers/fault-worker.js DIR SEED SECONDS MAX_BYTES`) so that it may do
+// blocking I/O on the mount. Until SECONDS have passed or it has written MAX_BYTES (so that a
+// faster mount does not fill the test server), it writes files of seeded sizes under DIR, each in one
 // open/close, reads each back at once and compares it, appends to or rewrites earlier files now
 // and then, and reads files back again later. On stdout it prints one JSON line: the md5 each
 // file should have now, the counts of what it did, and every failure (an errno or a mismatch).
@@ -28,13 +29,15 @@ const SIZES = [0, 1, 4 * KiB, 60 * KiB, 300 * KiB, 1 * MiB + 7, 3 * MiB, 6 * MiB
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 
 function main(): void {
-  const [dir, seedArg, secondsArg] = process.argv.slice(2);
-  if (!dir || !seedArg || !secondsArg) {
-    process.stderr.write('usage: fault-worker.js DIR SEED SECONDS\n');
+  const [dir, seedArg, secondsArg, maxBytesArg] = process.argv.slice(2);
+  if (!dir || !seedArg || !secondsArg || !maxBytesArg) {
+    process.stderr.write('usage: fault-worker.js DIR SEED SECONDS MAX_BYTES\n');
     process.exit(2);
   }
   const seed = Number(seedArg);
   const deadline = Date.now() + Number(secondsArg) * 1000;
+  const maxBytes = Number(maxBytesArg);
+  let written = 0;
   const random = mulberry32(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
   const contents = new Map<string, Buffer>();
@@ -62,7 +65,7 @@ function main(): void {
   };
 
   fs.mkdirSync(dir, { recursive: true });
-  while (Date.now() < deadline && report.failures.length < 5) {
+  while (Date.now() < deadline && written < maxBytes && report.failures.length < 5) {
     const names = [...contents.keys()];
     const r = random();
     if (names.length > 0 && r < 0.2) {
@@ -72,6 +75,7 @@ function main(): void {
       if (attempt(`append ${name}`, () => fs.appendFileSync(path.join(dir, name), more))) {
         contents.set(name, Buffer.concat([contents.get(name)!, more]));
         report.appends++;
+        written += more.length;
         check(name);
       } else {
         contents.delete(name); // its content is unknown now: it is left out of the final check
@@ -85,6 +89,7 @@ function main(): void {
       if (attempt(`write ${name}`, () => fs.writeFileSync(path.join(dir, name), data))) {
         contents.set(name, data);
         report.writes++;
+        written += data.length;
         check(name);
       } else {
         contents.delete(name);
