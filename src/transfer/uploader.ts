@@ -93,8 +93,7 @@ export class Uploader {
     const run = this.s.uploads(async () => {
       const generation = data.generation;
       const uploadId = await session.uploadId;
-      const etag = await this.withBody(data, range.start, range.end, (body) => this.s.store.uploadPart(session.key, uploadId, range.number, body,
-        this.s.contentMD5 ? md5Base64(body) : undefined));
+      const etag = await this.sendPart(data, session.key, uploadId, range);
       session.parts.set(range.number, { etag, generation, size: range.end - range.start });
     }).catch((err: unknown) => {
       session.failed ??= err; // reported by the next flush, which starts over
@@ -133,9 +132,7 @@ export class Uploader {
           const etag = await this.copyPart(data, uploadId, range);
           if (etag !== undefined) return { partNumber: range.number, etag };
         }
-        const etag = await this.withBody(data, range.start, range.end,
-          (body) => this.s.store.uploadPart(data.key, uploadId, range.number, body, this.s.contentMD5 ? md5Base64(body) : undefined));
-        return { partNumber: range.number, etag };
+        return { partNumber: range.number, etag: await this.sendPart(data, data.key, uploadId, range) };
       })));
       const etag = await this.s.store.completeMultipart(data.key, uploadId, parts);
       this.sessions.delete(data);
@@ -145,6 +142,12 @@ export class Uploader {
       await this.abort(data);
       throw err;
     }
+  }
+
+  /** Uploads the file's bytes of `range` as that part; returns its ETag. */
+  private sendPart(data: FileData, key: string, uploadId: string, range: PartRange): Promise<string> {
+    return this.withBody(data, range.start, range.end,
+      (body) => this.s.store.uploadPart(key, uploadId, range.number, body, this.s.contentMD5 ? md5Base64(body) : undefined));
   }
 
   /**
