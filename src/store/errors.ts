@@ -7,6 +7,7 @@ export type StoreErrorKind =
   | 'unreachable'      // could not connect / DNS / refused / timed out
   | 'invalid'          // the server refused the request as malformed
   | 'unsupported'      // the server does not implement this request (501 NotImplemented)
+  | 'precondition-failed' // 412: an If-Match / If-None-Match condition did not hold (the object changed)
   | 'server';          // 5xx or anything else unexpected
 
 export class StoreError extends Error {
@@ -54,6 +55,7 @@ export function toStoreError(err: unknown, what: string): StoreError {
   if (status === undefined && ((code !== undefined && NETWORK_CODES.has(code)) || (causeCode !== undefined && NETWORK_CODES.has(causeCode)))) {
     return new StoreError('unreachable', detail, status, code);
   }
+  if (status === 412 || code === 'PreconditionFailed') return new StoreError('precondition-failed', detail, status, code);
   if (status === 501 || code === 'NotImplemented') return new StoreError('unsupported', detail, status, code);
   if (status !== undefined && status >= 400 && status < 500) return new StoreError('invalid', detail, status, code);
   return new StoreError(status === undefined ? 'unreachable' : 'server', detail, status, code);

@@ -36,12 +36,17 @@ export interface PutOptions {
   contentMD5?: string;
 }
 
+/**
+ * What a PUT expects to replace (a conditional write): the object with this ETag, or no object
+ * at all. When the server's object is another, the PUT fails with a StoreError of kind
+ * 'precondition-failed' and stores nothing.
+ */
+export type PutExpectation = { etag: string } | 'absent';
+
 export interface UploadedPart {
   partNumber: number;
   etag: string;
 }
-
-/** Body of a PUT: a buffer, or a stream with its exact length (S3 needs Content-Length). */
 
 export interface ObjectStore {
   readonly bucket: string;
@@ -54,18 +59,20 @@ export interface ObjectStore {
   /**
    * Bytes [start, end) into `into` (buffers filled in order, holding at least end - start
    * bytes): the number of bytes read, fewer past the object's end. For the file cache, whose
-   * pages are recycled rather than allocated per GET.
+   * pages are recycled rather than allocated per GET. With `etag`, only from that version of
+   * the object (If-Match): another fails with a StoreError of kind 'precondition-failed'.
    */
-  getRangeInto(key: string, start: number, end: number, into: Buffer[]): Promise<number>;
+  getRangeInto(key: string, start: number, end: number, into: Buffer[], etag?: string): Promise<number>;
   /** The object's info and its first `length` bytes (fewer if it is shorter) in one request:
    *  a HEAD and a GET at once. null when there is no such object. */
   getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null>;
-  /** Stores an object; returns its ETag. */
-  put(key: string, body: Buffer, options?: PutOptions): Promise<string>;
+  /** Stores an object; returns its ETag. With `expect`, only over that object (see PutExpectation). */
+  put(key: string, body: Buffer, options?: PutOptions, expect?: PutExpectation): Promise<string>;
   /** One page of keys under `prefix`, from after `startAfter` when given (and no token). */
   listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number, startAfter?: string): Promise<ListPage>;
-  /** Server-side copy; with `options` the metadata is replaced, otherwise copied. */
-  copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void>;
+  /** Server-side copy; with `options` the metadata is replaced, otherwise copied. Returns the
+   *  copy's ETag ('' when the server does not say). */
+  copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<string>;
   delete(key: string): Promise<void>;
 
   // Multipart uploads: parts of at least 5 MiB except the last, numbered from 1.

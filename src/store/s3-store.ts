@@ -5,7 +5,7 @@ import {
   CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { StoreError, toStoreError } from './errors.js';
-import type { ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutOptions, UploadedPart } from './object-store.js';
+import type { ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
 
 /** The two request paths of a mount (see signed-http.ts for why there are two). */
@@ -84,13 +84,14 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async getRangeInto(key: string, start: number, end: number, into: Buffer[]): Promise<number> {
+  async getRangeInto(key: string, start: number, end: number, into: Buffer[], etag?: string): Promise<number> {
     if (end <= start) return 0;
     const range = `bytes=${start}-${end - 1}`;
+    const headers: Record<string, string> = etag ? { range, 'if-match': quote(etag) } : { range };
     try {
       const r = await this.http.send(this.bucket, {
-        operation: 'GetObjectCommand', method: 'GET', key, headers: { range }, range, response: 'buffer', into,
-      }, `GET ${key} ${range}`);
+        operation: 'GetObjectCommand', method: 'GET', key, headers, range, response: 'buffer', into,
+      }, `GET ${key} ${range}${etag ? ` if-match ${etag}` : ''}`);
       return r.received ?? 0;
     } catch (err) {
       const e = toStoreError(err, `GET ${key} ${range}`);
@@ -99,9 +100,14 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Buffer, options: PutOptions = {}): Promise<string> {
+  async put(key: string, body: Buffer, options: PutOptions = {}, expect?: PutExpectation): Promise<string> {
+    const headers = objectHeaders(options);
+    // Unquoted: Ceph RGW matches a PUT's If-Match only against the bare ETag (a quoted one
+    // never matches there); S3 takes either.
+    if (expect === 'absent') headers['if-none-match'] = '*';
+    else if (expect) headers['if-match'] = expect.etag;
     const r = await this.http.send(this.bucket, {
-      operation: 'PutObjectCommand', method: 'PUT', key, body, headers: objectHeaders(options), response: 'none',
+      operation: 'PutObjectCommand', method: 'PUT', key, body, headers, response: 'none',
     }, `PUT ${key}`);
     return unquote(r.headers.etag);
   }
@@ -124,8 +130,8 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<void> {
-    await this.http.send(this.bucket, {
+  async copy(sourceKey: string, destinationKey: string, options?: PutOptions): Promise<string> {
+    const r = await this.http.send(this.bucket, {
       operation: 'CopyObjectCommand',
       method: 'PUT',
       key: destinationKey,
@@ -135,6 +141,7 @@ export class S3ObjectStore implements ObjectStore {
       },
       response: 'buffer',
     }, `COPY ${sourceKey} -> ${destinationKey}`);
+    return unquote(xmlText(r.body, 'ETag'));
   }
 
   async delete(key: string): Promise<void> {
