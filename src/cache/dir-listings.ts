@@ -1,82 +1,71 @@
 // Complete listings of directories: which names a directory holds, and whether each is a file,
 // a directory, or both (a key `a` and keys under `a/`: the directory wins, see
-// namesBothFileAndDir in fs/keys.ts). With a listing at hand, a name that is
-// not in it costs no request at all (`cp -r` and `tar x` look up every name before creating
-// it), a second `ls` costs nothing, and a lookup knows which single HEAD to send. This mount's
-// own changes are applied to the listings at once; changes by other clients show up when a
-// listing expires.
+// namesBothFileAndDir in fs/keys.ts), with when the server listed them. With a listing recent
+// enough, a name not in it costs no request (`cp -r` and `tar x` look up every name before
+// creating it) and a second `ls` costs nothing; with any listing, a lookup knows which single
+// HEAD to send. This mount's own changes are applied to the listings at once. How long a listing
+// answers for the server is fs/freshness.ts's to say: this is the storage.
 export interface Listing {
   files: Set<string>;
   dirs: Set<string>;
-  /** Until then the listing answers readdir. */
-  expires: number;
-  /** Until then a name absent from it is taken as missing without asking (a few seconds, like
-   *  a negative stat entry, so that a name another client adds can be looked up soon). */
-  trustAbsenceUntil: number;
+  /** When the server listed it (Date.now() ms). */
+  listedAt: number;
+  /** When this mount created the directory, if it did: it started empty, and every name in it since came from here. */
+  madeAt?: number;
 }
 
-export type ListingValue = Listing | 'too-big';
+export interface TooBig {
+  tooBig: true;
+  /** When a listing found it larger than kept. */
+  at: number;
+}
 
 export interface DirListingSettings {
-  ttlMs: number;
   /** Directories whose listings are kept (least recently used go first). */
   maxDirs: number;
   /** Larger directories are not kept (their lookups go to the server). */
   maxNames: number;
+  /** false: nothing is kept (-e 0, --metadata-ttl 0). */
+  enabled: boolean;
 }
 
 export class DirListings {
   private readonly map = new Map<string, Listing>();
-  private readonly tooBig = new Map<string, number>();
+  private readonly tooBig = new Map<string, TooBig>();
 
   constructor(private readonly s: DirListingSettings) {}
 
-  /** The directory's listing while fresh; 'too-big' when it was too large to keep. */
-  get(dir: string): ListingValue | undefined {
+  /** The directory's listing, whatever its age, or the mark that it was too big to keep. */
+  get(dir: string): Listing | TooBig | undefined {
     const big = this.tooBig.get(dir);
-    if (big !== undefined) {
-      if (big > Date.now()) return 'too-big';
-      this.tooBig.delete(dir);
-    }
+    if (big !== undefined) return big;
     const l = this.map.get(dir);
     if (!l) return undefined;
-    if (l.expires <= Date.now()) {
-      this.map.delete(dir);
-      return undefined;
-    }
     this.map.delete(dir); // most recently used last
     this.map.set(dir, l);
     return l;
   }
 
-  set(dir: string, files: Iterable<string>, dirs: Iterable<string>, trustAbsenceMs: number): void {
-    if (this.s.ttlMs <= 0) return;
-    const now = Date.now();
-    const l: Listing = { files: new Set(files), dirs: new Set(dirs), expires: now + this.s.ttlMs, trustAbsenceUntil: now + trustAbsenceMs };
+  /** Keeps a listing the server gave at `listedAt`; false when the directory is too big to keep. */
+  set(dir: string, files: Iterable<string>, dirs: Iterable<string>, listedAt: number, madeAt?: number): boolean {
+    if (!this.s.enabled) return false;
+    const l: Listing = { files: new Set(files), dirs: new Set(dirs), listedAt, madeAt };
     if (l.files.size + l.dirs.size > this.s.maxNames) {
-      this.setTooBig(dir);
-      return;
+      this.setTooBig(dir, listedAt);
+      return false;
     }
     this.tooBig.delete(dir);
     this.map.delete(dir);
     this.map.set(dir, l);
     while (this.map.size > this.s.maxDirs) this.map.delete(this.map.keys().next().value as string);
+    return true;
   }
 
-  setTooBig(dir: string): void {
+  setTooBig(dir: string, at: number): void {
+    if (!this.s.enabled) return;
     this.map.delete(dir);
-    this.tooBig.set(dir, Date.now() + Math.max(this.s.ttlMs, 1000));
+    this.tooBig.set(dir, { tooBig: true, at });
     while (this.tooBig.size > this.s.maxDirs) this.tooBig.delete(this.tooBig.keys().next().value as string);
-  }
-
-  /** What the listing of `dir` says `name` is, if a listing is at hand (and, for an absent
-   *  name, recent enough to trust). A name that is both is a directory. */
-  kindOf(dir: string, name: string): 'file' | 'dir' | 'missing' | undefined {
-    const l = this.get(dir);
-    if (!l || l === 'too-big') return undefined;
-    if (l.dirs.has(name)) return 'dir';
-    if (l.files.has(name)) return 'file';
-    return l.trustAbsenceUntil > Date.now() ? 'missing' : undefined;
   }
 
   /** This mount created `name` in `dir`. */
@@ -100,4 +89,18 @@ export class DirListings {
       for (const key of [...m.keys()]) if (key === dir || key.startsWith(below)) m.delete(key);
     }
   }
+}
+
+/** What a listing says `name` is; a name that is both is a directory. */
+export function kindIn(l: Listing, name: string): 'file' | 'dir' | 'absent' {
+  if (l.dirs.has(name)) return 'dir';
+  if (l.files.has(name)) return 'file';
+  return 'absent';
+}
+
+/** Every name of a listing once, directories first. */
+export function namesOf(l: Listing): string[] {
+  const unique = new Set(l.dirs);
+  for (const name of l.files) unique.add(name);
+  return [...unique];
 }

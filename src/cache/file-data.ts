@@ -352,7 +352,7 @@ export class FileData implements PageOwner<Page> {
     for (let at = start; at < end; at += PAGE_SIZE) buffers.push(this.env.pool.take());
     let received: number;
     try {
-      received = await this.env.store.getRangeInto(this.key, start, end, buffers);
+      received = await this.getPinned(start, end, buffers);
       this.keepFetched(first, start, end, buffers, received);
     } catch (err) {
       for (const buf of buffers) this.env.pool.give(buf);
@@ -360,6 +360,22 @@ export class FileData implements PageOwner<Page> {
     }
     this.deliver(first, pending);
     this.trimQuietly();
+  }
+
+  /**
+   * A GET of [start, end) of the version this file holds, and of no other (If-Match): bytes of a
+   * version another client put there since would tear the file. When this mount replaced the
+   * object itself while the GET was under way (an upload of this file), the new version holds
+   * the same bytes there, and is asked for instead.
+   */
+  private async getPinned(start: number, end: number, buffers: Buffer[]): Promise<number> {
+    const etag = this.etag;
+    try {
+      return await this.env.store.getRangeInto(this.key, start, end, buffers, etag || undefined);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.kind === 'precondition-failed') || this.etag === etag) throw err;
+      return this.env.store.getRangeInto(this.key, start, end, buffers, this.etag || undefined);
+    }
   }
 
   /**
@@ -401,9 +417,9 @@ export class FileData implements PageOwner<Page> {
    */
   private keepFetched(first: number, start: number, end: number, buffers: Buffer[], received: number): void {
     if (received < end - start && end <= this.baseSize) {
-      // The object is shorter than the data we believe it holds: another client replaced it.
-      // Fail the read (EIO) rather than ask again and again for bytes that are not there.
-      throw new StoreError('server', `GET ${this.key} bytes=${start}-${end - 1}: the object is shorter than expected (changed by another client?)`);
+      // The object is shorter than the data we believe it holds: another client replaced it
+      // (on a server that ignored If-Match). Fail the read rather than ask again and again.
+      throw new StoreError('precondition-failed', `GET ${this.key} bytes=${start}-${end - 1}: the object is shorter than expected (changed by another client?)`);
     }
     if (this.env.verifyMd5 && start === 0 && received === this.remoteSize && /^[0-9a-f]{32}$/.test(this.etag)
       && md5HexOf(buffers, received) !== this.etag) {

@@ -1,7 +1,8 @@
-// The stat cache: what we last learned about a path, so that the kernel's many lookups do not
-// each cost a request. Positive entries live --statexpire minutes (forever when negative);
-// negative entries ("no such path") live a few seconds only, so that an object another
-// client creates shows up soon.
+// The stat cache: what we last learned about a path and when the server last confirmed it, so
+// that the kernel's many lookups do not each cost a request. It decides nothing about age:
+// fs/freshness.ts says how long an entry may answer alone; an older one is still worth keeping,
+// since a listing that shows its object unchanged confirms it without a HEAD. Entries go when
+// the LRU needs room (--maxstat thousands).
 import { LRUCache } from 'lru-cache';
 import type { Kind, Stat } from '../fs/attributes.js';
 import type { ObjectMetadata } from '../store/object-store.js';
@@ -9,51 +10,71 @@ import type { ObjectMetadata } from '../store/object-store.js';
 export interface CachedEntry {
   kind: Kind;
   stat: Stat;
-  /** ETag of the file object; '' for directories and for files not yet uploaded. */
+  /** ETag of the object (a directory's: its marker's); '' for none (implicit directories, files not yet uploaded). */
   etag: string;
   /** Directories: whether a marker object exists (implicit directories have none). */
   hasMarker: boolean;
   contentType?: string;
   /** The object's user metadata as last seen (absent when only a listing told us of it). */
   metadata?: ObjectMetadata;
-  /** When a request to the server last confirmed this entry (Date.now()). */
-  fetchedAt?: number;
+  /** The object's Last-Modified as the server gave it: what tells a listing that the object is
+   *  still this one (see listedUnchanged in fs/namespace.ts). */
+  lastModified?: Date;
+  /** lastModified is a listing's, to the millisecond; otherwise a HEAD's, to the second. */
+  exactLastModified?: boolean;
+  /** With a HEAD's lastModified: the server's clock when it answered (its Date header). */
+  serverDate?: Date;
+  /** For what this mount wrote itself, whose Last-Modified it was not told: when the write
+   *  returned (Date.now() ms). */
+  writtenAt?: number;
+  /** When the server last confirmed this entry (Date.now() ms): a HEAD, or a listing. */
+  confirmedAt: number;
 }
 
-export type CacheValue = CachedEntry | 'missing';
+/** "No such path", as of `confirmedAt`. */
+export interface MissingEntry {
+  kind: 'missing';
+  confirmedAt: number;
+}
 
-const NEGATIVE_TTL_MS = 3000;
+export type CacheValue = CachedEntry | MissingEntry;
 
 export interface StatCacheSettings {
-  /** Thousands of entries (--maxstat). */
-  maxstat: number;
-  /** Minutes; negative: positive entries never expire (--statexpire). */
-  statexpire: number;
+  /** Most entries kept (--maxstat x 1000). */
+  maxEntries: number;
+  /** false: nothing is kept (-e 0, --metadata-ttl 0). */
+  enabled: boolean;
 }
 
 export class StatCache {
   private readonly lru: LRUCache<string, CacheValue>;
-  /** lru-cache reads a ttl of 0 as "no expiry". */
-  private readonly positiveTtlMs: number;
-  private readonly neverExpire: boolean;
 
-  constructor(s: StatCacheSettings) {
-    this.neverExpire = s.statexpire < 0;
-    this.positiveTtlMs = this.neverExpire ? 0 : s.statexpire * 60_000;
-    this.lru = new LRUCache<string, CacheValue>({ max: s.maxstat * 1000, ttlAutopurge: false, allowStale: false });
+  constructor(private readonly s: StatCacheSettings) {
+    this.lru = new LRUCache<string, CacheValue>({ max: s.maxEntries });
   }
 
   get(path: string): CacheValue | undefined {
     return this.lru.get(path);
   }
 
-  set(path: string, entry: CachedEntry): void {
-    if (this.positiveTtlMs === 0 && this.neverExpire === false) return; // -e 0: no positive caching
-    this.lru.set(path, entry, { ttl: this.positiveTtlMs });
+  /** Like get, without making the entry recently used (a listing that confirms entries in
+   *  passing should not decide what the LRU keeps). */
+  peek(path: string): CacheValue | undefined {
+    return this.lru.peek(path);
   }
 
-  setMissing(path: string): void {
-    this.lru.set(path, 'missing', { ttl: NEGATIVE_TTL_MS });
+  /** The entry at `path` unless it is a negative one. */
+  entry(path: string): CachedEntry | undefined {
+    const v = this.lru.get(path);
+    return v === undefined || v.kind === 'missing' ? undefined : v;
+  }
+
+  set(path: string, entry: CachedEntry): void {
+    if (this.s.enabled) this.lru.set(path, entry);
+  }
+
+  setMissing(path: string, at: number): void {
+    if (this.s.enabled) this.lru.set(path, { kind: 'missing', confirmedAt: at });
   }
 
   delete(path: string): void {

@@ -5,7 +5,7 @@
 import type { Options } from '../config/options.js';
 
 /** How an option's text is turned into a value. */
-export type OptionType = 'string' | 'octal' | 'integer' | 'bool' | 'enum' | 'list';
+export type OptionType = 'string' | 'octal' | 'integer' | 'seconds' | 'bool' | 'enum' | 'list';
 
 /** Help heading an option is listed under (mirrors the seed's two tables, plus FUSE). */
 export type OptionGroup = 'General options:' | 'Miscellaneous options:' | 'FUSE options:';
@@ -24,7 +24,7 @@ export interface OptionSpec {
   type: OptionType;
   /** Accepted values of an 'enum' (matched case-insensitively, stored as written here). */
   values?: readonly string[];
-  /** Inclusive bounds for 'integer' and 'octal' values. */
+  /** Inclusive bounds for 'integer', 'seconds' and 'octal' values. */
   min?: number;
   max?: number;
   /** Value used when the option is not given; absent means "leave the field unset". */
@@ -68,9 +68,11 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'Directory for file data when the in-memory cache is full', group: GENERAL },
   { key: 'maxstat', short: 't', long: 'maxstat', type: 'integer', metavar: 'K', default: 2, min: 1,
     help: 'Max count of cached stat entries, in thousands', group: GENERAL },
-  { key: 'statexpire', short: 'e', long: 'statexpire', type: 'integer', metavar: 'minutes', default: -1,
-    defaultText: '-1, never expire',
-    help: 'Expire time of stat entries (minutes); negative disables expiry', group: GENERAL },
+  // No default: without -e, --metadata-ttl's window (1 s) holds for attributes, listings and
+  // negative entries alike (see src/fs/freshness.ts and docs/consistency.md).
+  { key: 'statexpire', short: 'e', long: 'statexpire', type: 'integer', metavar: 'minutes',
+    defaultText: 'unset: --metadata-ttl',
+    help: 'Expire time of stat entries (minutes); negative disables expiry, 0 caches nothing', group: GENERAL },
   { key: 'maxlist', short: 'i', long: 'maxlist', type: 'integer', metavar: 'count', default: 0, min: 0,
     defaultText: '0, list all',
     help: 'Max count of files returned by one directory listing; 0 lists all', group: GENERAL },
@@ -96,6 +98,10 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'Endpoint port', group: GENERAL },
   { key: 'pathstyle', long: 'pathstyle', type: 'bool', default: false,
     help: 'Force path-style addressing (bucket in the path, not the host name)', group: GENERAL },
+  { key: 'metadatattl', long: 'metadata-ttl', aliases: ['metadatattl'], type: 'seconds', metavar: 'seconds', min: 0,
+    defaultText: '1 (unless -e is given)',
+    help: 'Seconds attributes, listings and missing names are trusted before the bucket is asked again (changes by other clients show within it); 0 caches nothing',
+    group: GENERAL },
 
   // --- miscellaneous options (seed table 2) ---
   { key: 'prefetch', short: 'J', long: 'prefetch', type: 'bool', default: false,

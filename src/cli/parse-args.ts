@@ -61,7 +61,11 @@ export function parseArgs(argv: string[], version: string): ParseResult {
 
   const positionals = parsePositionals(program.args);
   // The table holds exactly one row per remaining Options field (checked by the unit tests).
-  return { kind: 'options', options: { ...positionals, ...collectSettings(program, settingOptions) } as Options };
+  const options = { ...positionals, ...collectSettings(program, settingOptions) } as Options;
+  if (options.statexpire !== undefined && options.metadatattl !== undefined) {
+    throw new UsageError('options -e/--statexpire and --metadata-ttl both set how long metadata is trusted: give one of them');
+  }
+  return { kind: 'options', options };
 }
 
 /**
@@ -315,6 +319,14 @@ function convertValue(spec: OptionSpec, given: unknown): SettingValue {
       if (!digits) throw bad('is not an octal number');
       const value = parseInt(digits[1] as string, 8);
       if (spec.max !== undefined && value > spec.max) throw bad(`is out of range (max 0${spec.max.toString(8)})`);
+      return value;
+    }
+    case 'seconds': {
+      if (!/^\d+(\.\d+)?$/.test(text)) throw bad('is not a number of seconds');
+      const value = Number(text);
+      if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
+        throw bad(`is out of range (${rangeText(spec)})`);
+      }
       return value;
     }
     case 'integer': {

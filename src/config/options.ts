@@ -25,7 +25,7 @@ export interface Options {
   maxcache: number;             // -Z --maxcache (MB)
   diskdir: string;              // -k --diskdir
   maxstat: number;              // -t --maxstat (thousands of entries)
-  statexpire: number;           // -e --statexpire (minutes; negative = never expire)
+  statexpire?: number;          // -e --statexpire (minutes; negative = never expire; absent: --metadata-ttl rules)
   maxlist: number;              // -i --maxlist (0 = unlimited)
   fscap: number;                // -y --fscap (GB)
   numtransfer: number;          // -n --numtransfer
@@ -48,6 +48,7 @@ export interface Options {
 
   // qsfs additions (long form only)
   pathstyle: boolean;           // --pathstyle: force path-style addressing
+  metadatattl?: number;         // --metadata-ttl: seconds metadata is trusted (absent: -e, else 1 s)
 
   /** FUSE mount options from `-o a,b,c=d` that are not qsfs options, in order. */
   fuseOptions: string[];

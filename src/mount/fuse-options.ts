@@ -7,8 +7,8 @@ export interface FuseOptionSettings {
   bucket: string;
   userOptions: string[];
   fusedbg: boolean;
-  /** --statexpire (minutes): 0 means no attribute caching, in the kernel either. */
-  statexpire?: number;
+  /** What the kernel may cache (Freshness.kernelOptions): each applies unless -o sets it. */
+  kernelCache?: string[];
 }
 
 export function buildFuseOptions(s: FuseOptionSettings): string[] {
@@ -33,12 +33,10 @@ export function buildFuseOptions(s: FuseOptionSettings): string[] {
   if ((opts.includes('allow_other') || opts.includes('allow_root')) && !opts.includes('default_permissions')) {
     opts.push('default_permissions');
   }
-  // The kernel caches attributes and names for 1 s by default, never longer than our own stat
-  // cache; with -e 0 (no caching) it must not cache either.
-  if (s.statexpire === 0) {
-    for (const o of ['attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0']) {
-      if (!hasFuseOption(opts, o.slice(0, o.indexOf('=')))) opts.push(o);
-    }
+  // The kernel's attribute and name caches come on top of ours: src/fs/freshness.ts sets them
+  // so that the model of docs/consistency.md holds (a user's -o attr_timeout=... wins).
+  for (const o of s.kernelCache ?? []) {
+    if (!hasFuseOption(opts, o.slice(0, o.indexOf('=')))) opts.push(o);
   }
   return opts;
 }

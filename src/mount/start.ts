@@ -10,6 +10,7 @@ import { createS3Client } from '../store/s3-client.js';
 import { S3ObjectStore } from '../store/s3-store.js';
 import { StoreError } from '../store/errors.js';
 import { Filesystem } from '../fs/filesystem.js';
+import { Freshness } from '../fs/freshness.js';
 import { createOperations } from '../fuse/operations.js';
 import { buildFuseOptions, hasFuseOption } from './fuse-options.js';
 import { EXIT_CRASH, MountedFilesystem } from './mount.js';
@@ -54,7 +55,8 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   });
 
   const credentials = await loadCredentials(o.credentials).catch(rethrowAs(CredentialsError));
-  const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, statexpire: o.statexpire });
+  const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
+  const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
   await checkMountpoint(o.mountpoint, hasFuseOption(fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
   await checkUserMount(fuseOptions);
   await fsp.mkdir(o.diskdir, { recursive: true, mode: 0o700 })
@@ -71,7 +73,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     s3.destroy();
     throw new StartupError(describeBucketFailure(err, o.bucket, endpoint.url, credentials.source));
   }
-  logger.info({ bucket: o.bucket, prefix: o.prefix, endpoint: endpoint.url, pathStyle: endpoint.forcePathStyle }, 'bucket reachable');
+  logger.info({ bucket: o.bucket, prefix: o.prefix, endpoint: endpoint.url, pathStyle: endpoint.forcePathStyle, trusted: freshness.describe() }, 'bucket reachable');
 
   const fs = new Filesystem(store, {
     prefix: o.prefix,
@@ -91,7 +93,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     contentMD5: o.contentMD5,
     nodatacache: o.nodatacache,
     maxstat: o.maxstat,
-    statexpire: o.statexpire,
+    freshness,
     readOnly: hasFuseOption(fuseOptions, 'ro'),
   }, logger);
   const startedAt = new Date();

@@ -11,6 +11,8 @@ export interface ObjectInfo {
   lastModified: Date;
   contentType?: string;
   metadata: ObjectMetadata;
+  /** The server's clock when it answered (its Date header), when it said. */
+  serverDate?: Date;
 }
 
 /** One object as a listing reports it: no user metadata, which costs a HEAD. */

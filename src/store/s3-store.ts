@@ -255,6 +255,7 @@ function objectInfo(key: string, headers: IncomingHttpHeaders, size: number): Ob
     lastModified: parseDate(headers['last-modified']),
     contentType: headers['content-type'],
     metadata: userMetadata(headers),
+    serverDate: headers.date === undefined ? undefined : parseDate(headers.date),
   };
 }
 

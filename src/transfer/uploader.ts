@@ -3,9 +3,19 @@
 // --numtransfer in flight across the daemon), so close waits only for the tail; at close the
 // remaining parts are sent, and ranges of an existing object that did not change are copied
 // server side (UploadPartCopy) instead of being sent again.
+//
+// The multipart upload of a file lives on the file's own state (UploadTarget.multipart), whose
+// owner (fs/key-writer.ts) runs one upload of a file at a time; this module is the mechanism.
+//
+// Write conflicts: an upload says which object it expects to replace (the version the file was
+// opened from, or none). A single PUT carries it as a condition (If-Match / If-None-Match: *):
+// when another client replaced the object meanwhile, the server refuses, the conflict is
+// reported with both ETags, and the PUT goes again unconditionally (the last close wins, as in
+// s3fs-fuse and rclone). A multipart upload, whose completion cannot carry the condition on
+// every server, asks with a HEAD before completing.
 import type { LimitFunction } from 'p-limit';
 import type { Logger } from '../log.js';
-import type { ObjectStore, PutOptions, UploadedPart } from '../store/object-store.js';
+import type { ObjectStore, PutExpectation, PutOptions, UploadedPart } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
 import type { BufferPool } from '../cache/buffer-pool.js';
 import type { FileData } from '../cache/file-data.js';
@@ -32,7 +42,8 @@ interface StoredPart {
 }
 
 /** A multipart upload in progress for one file. */
-interface Session {
+export interface MultipartSession {
+  /** The key it was started for: it can complete under that key only. */
   key: string;
   uploadId: Promise<string>;
   parts: Map<number, StoredPart>;
@@ -41,12 +52,29 @@ interface Session {
   failed: unknown;
 }
 
+/** What is stored: a file's data under a key, and the multipart upload under way for it. */
+export interface UploadTarget {
+  readonly key: string;
+  readonly data: FileData;
+  multipart: MultipartSession | null;
+}
+
+export interface Stored {
+  etag: string;
+  /** The object found in place of the expected one (its ETag; null: none): another client's
+   *  write, which this upload has replaced. */
+  replaced?: string | null;
+}
+
 /** Copy ranges server side only for objects of more than this many parts; below, resending is as cheap. */
 const COPY_MIN_PARTS = 3;
 
 export class Uploader {
-  private readonly sessions = new Map<FileData, Session>();
+  /** Every multipart upload started and not yet completed or aborted, to abort at exit. */
+  private readonly open = new Set<MultipartSession>();
   private copyUnsupported = false;
+  /** Cleared once the server shows it cannot judge our conditions (see storeSingle). */
+  private conditionalPuts = true;
 
   constructor(private readonly s: UploaderSettings) {}
 
@@ -59,37 +87,36 @@ export class Uploader {
    * After a write ending at `writeEnd`: parts the writer has moved past are complete, so they
    * start uploading now. Only for files already larger than one part.
    */
-  afterWrite(data: FileData, writeEnd: number, options: PutOptions): void {
+  afterWrite(t: UploadTarget, writeEnd: number, options: PutOptions): void {
     const firstPartEnd = this.s.layout.sizeOf(1);
-    if (writeEnd <= firstPartEnd || data.size <= firstPartEnd) return;
+    if (writeEnd <= firstPartEnd || t.data.size <= firstPartEnd) return;
     const part = this.s.layout.partAt(writeEnd - 1);
     // every part before the one being written is complete
     for (let n = part.number - 1; n >= 1; n--) {
-      const session = this.session(data, options);
+      const session = this.session(t, options);
       if (session.running.has(n) || session.parts.has(n)) break;
       const start = this.s.layout.startOf(n);
       const range = { number: n, start, end: start + this.s.layout.sizeOf(n) };
-      if (data.isUnchanged(range.start, range.end)) break; // an untouched range of an existing object: copied at close
-      this.startPart(data, session, range);
+      if (t.data.isUnchanged(range.start, range.end)) break; // an untouched range of an existing object: copied at close
+      this.startPart(t.data, session, range);
     }
   }
 
-  private session(data: FileData, options: PutOptions): Session {
-    let session = this.sessions.get(data);
-    if (!session) {
+  private session(t: UploadTarget, options: PutOptions): MultipartSession {
+    if (!t.multipart) {
       // A multipart upload takes its metadata at the start, long before close: an mtime from
       // then would be older than the data, so it is left out and Last-Modified (the time the
       // upload completes) stands for it.
       const { mtime: _startedAt, ...metadata } = options.metadata ?? {};
-      const uploadId = this.s.store.createMultipart(data.key, { ...options, metadata });
+      const uploadId = this.s.store.createMultipart(t.key, { ...options, metadata });
       uploadId.catch(() => undefined);
-      session = { key: data.key, uploadId, parts: new Map(), running: new Map(), failed: undefined };
-      this.sessions.set(data, session);
+      t.multipart = { key: t.key, uploadId, parts: new Map(), running: new Map(), failed: undefined };
+      this.open.add(t.multipart);
     }
-    return session;
+    return t.multipart;
   }
 
-  private startPart(data: FileData, session: Session, range: PartRange): void {
+  private startPart(data: FileData, session: MultipartSession, range: PartRange): void {
     const run = this.s.uploads(async () => {
       const generation = data.generation;
       const uploadId = await session.uploadId;
@@ -101,23 +128,49 @@ export class Uploader {
     session.running.set(range.number, run);
   }
 
-  /** Makes the object hold the file's current data; returns the new ETag. */
-  async store(data: FileData, options: PutOptions): Promise<string> {
+  /** Makes the object hold the file's current data, over the `expected` object. */
+  async store(t: UploadTarget, options: PutOptions, expected?: PutExpectation): Promise<Stored> {
+    const data = t.data;
     const captured = data.beginCapture();
     if (captured.size <= this.s.layout.sizeOf(1)) {
       // One part's worth or less is one PUT, even if parts went out while the file was larger.
-      await this.abort(data);
-      const etag = await this.withBody(data, 0, captured.size,
-        (body) => this.s.store.put(data.key, body, { ...options, contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined }));
-      data.markStored(captured, etag);
-      return etag;
+      await this.abort(t);
+      const stored = await this.withBody(data, 0, captured.size, (body) => this.storeSingle(t.key, body, options, expected));
+      data.markStored(captured, stored.etag);
+      return stored;
     }
-    const etag = await this.storeMultipart(data, this.session(data, options), captured.size);
-    data.markStored(captured, etag);
-    return etag;
+    const stored = await this.storeMultipart(t, this.session(t, options), captured.size, expected);
+    data.markStored(captured, stored.etag);
+    return stored;
   }
 
-  private async storeMultipart(data: FileData, session: Session, size: number): Promise<string> {
+  /**
+   * One PUT, on the condition that the object is the expected one. Refused (412): another
+   * client's write is there; its ETag is looked up for the report and the PUT goes again
+   * without the condition. A server that refuses conditions it cannot judge (501), or refuses
+   * ours though the object is the expected one, gets plain PUTs from then on (logged once).
+   */
+  private async storeSingle(key: string, body: Buffer, options: PutOptions, expected: PutExpectation | undefined): Promise<Stored> {
+    const plain = { ...options, contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined };
+    if (expected === undefined || !this.conditionalPuts) return { etag: await this.s.store.put(key, body, plain) };
+    let replaced: string | null;
+    try {
+      return { etag: await this.s.store.put(key, body, plain, expected) };
+    } catch (err) {
+      if (!(err instanceof StoreError) || (err.kind !== 'precondition-failed' && err.kind !== 'unsupported')) throw err;
+      replaced = err.kind === 'precondition-failed' ? (await this.s.store.head(key))?.etag ?? null : null;
+      const misjudged = err.kind === 'unsupported' || (expected === 'absent' ? replaced === null : replaced === expected.etag);
+      if (misjudged) {
+        this.conditionalPuts = false;
+        this.s.log.warn({ key, err: err.message }, 'the server does not take conditional PUTs (If-Match, If-None-Match): writes by other clients in between are no longer detected');
+        return { etag: await this.s.store.put(key, body, plain) };
+      }
+    }
+    return { etag: await this.s.store.put(key, body, plain), replaced };
+  }
+
+  private async storeMultipart(t: UploadTarget, session: MultipartSession, size: number, expected: PutExpectation | undefined): Promise<Stored> {
+    const data = t.data;
     try {
       await Promise.all(session.running.values());
       if (session.failed) throw session.failed;
@@ -129,17 +182,22 @@ export class Uploader {
           return { partNumber: range.number, etag: stored.etag };
         }
         if (copyAllowed && data.isUnchanged(range.start, range.end)) {
-          const etag = await this.copyPart(data, uploadId, range);
+          const etag = await this.copyPart(data, session.key, uploadId, range);
           if (etag !== undefined) return { partNumber: range.number, etag };
         }
-        return { partNumber: range.number, etag: await this.sendPart(data, data.key, uploadId, range) };
+        return { partNumber: range.number, etag: await this.sendPart(data, session.key, uploadId, range) };
       })));
-      const etag = await this.s.store.completeMultipart(data.key, uploadId, parts);
-      this.sessions.delete(data);
+      let replaced: string | null | undefined;
+      if (expected !== undefined) {
+        const there = (await this.s.store.head(session.key))?.etag ?? null;
+        if (expected === 'absent' ? there !== null : there !== expected.etag) replaced = there;
+      }
+      const etag = await this.s.store.completeMultipart(session.key, uploadId, parts);
+      this.forget(t);
       // Some servers (Ceph RGW) answer Complete without an ETag.
-      return etag !== '' ? etag : (await this.s.store.head(data.key))?.etag ?? '';
+      return { etag: etag !== '' ? etag : (await this.s.store.head(session.key))?.etag ?? '', replaced };
     } catch (err) {
-      await this.abort(data);
+      await this.abort(t);
       throw err;
     }
   }
@@ -166,9 +224,9 @@ export class Uploader {
   }
 
   /** UploadPartCopy of an unchanged range; undefined when the server cannot (then it is sent). */
-  private async copyPart(data: FileData, uploadId: string, range: PartRange): Promise<string | undefined> {
+  private async copyPart(data: FileData, key: string, uploadId: string, range: PartRange): Promise<string | undefined> {
     try {
-      return await this.s.store.uploadPartCopy(data.key, uploadId, range.number, data.key, range.start, range.end);
+      return await this.s.store.uploadPartCopy(key, uploadId, range.number, data.key, range.start, range.end);
     } catch (err) {
       if (err instanceof StoreError && err.kind === 'unsupported') {
         if (!this.copyUnsupported) this.s.log.warn('the server does not support UploadPartCopy: changed files are sent whole');
@@ -180,29 +238,39 @@ export class Uploader {
   }
 
   /** Bytes of the file's multipart upload already stored as parts (for progress reports). */
-  bytesStored(data: FileData): number {
+  bytesStored(t: UploadTarget): number {
     let n = 0;
-    for (const part of this.sessions.get(data)?.parts.values() ?? []) n += part.size;
+    for (const part of t.multipart?.parts.values() ?? []) n += part.size;
     return n;
   }
 
   /** Multipart uploads started and not yet completed. */
   get unfinished(): number {
-    return this.sessions.size;
+    return this.open.size;
   }
 
   /** At exit: every multipart upload still open is aborted, so the server frees its parts. */
   async abortAll(): Promise<number> {
-    const open = [...this.sessions.keys()];
-    await Promise.all(open.map((data) => this.abort(data)));
-    return open.length;
+    const sessions = [...this.open];
+    await Promise.all(sessions.map((session) => this.abortSession(session)));
+    return sessions.length;
   }
 
-  /** Drops a multipart upload in progress (failure, rename, unlink): its parts are freed. */
-  async abort(data: FileData): Promise<void> {
-    const session = this.sessions.get(data);
+  /** Drops the file's multipart upload in progress (failure, rename, unlink): its parts are freed. */
+  async abort(t: UploadTarget): Promise<void> {
+    const session = t.multipart;
     if (!session) return;
-    this.sessions.delete(data);
+    this.forget(t);
+    await this.abortSession(session);
+  }
+
+  private forget(t: UploadTarget): void {
+    if (t.multipart) this.open.delete(t.multipart);
+    t.multipart = null;
+  }
+
+  private async abortSession(session: MultipartSession): Promise<void> {
+    this.open.delete(session);
     await Promise.allSettled(session.running.values());
     try {
       await this.s.store.abortMultipart(session.key, await session.uploadId);

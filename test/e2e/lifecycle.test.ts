@@ -254,11 +254,15 @@ describe('daemon lifecycle', () => {
     const work = await makeWorkdir('rotate');
     const env = { ...process.env, QSFS_LOG_MAX_BYTES: '4000' };
     const args = [bucket.name, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`, '-U'];
+    let mounts = 0;
     const mountOnce = async (extra: string[] = []): Promise<void> => {
+      mounts++;
       const r = await run(process.execPath, [QSFS_BIN, ...args, ...extra], { env, timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stderr);
       const pid = await daemonPid(work.mountpoint);
-      for (let i = 0; i < 30; i++) await sh(`ls ${q(work.mountpoint)}/no-such-${i} 2>/dev/null || true`);
+      // Requests to fill the log with -U lines: files written (a missing name in a directory
+      // listed a moment ago costs none).
+      for (let i = 0; i < 15; i++) await sh(`echo ${i} > ${q(work.mountpoint)}/rotate-${mounts}-${i}`);
       await run('fusermount', ['-u', work.mountpoint]);
       assert.equal(await waitForExit(pid, 20_000), true);
     };

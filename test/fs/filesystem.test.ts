@@ -11,6 +11,7 @@ import type { S3ClientBundle } from '../../src/store/s3-client.js';
 import { S3ObjectStore } from '../../src/store/s3-store.js';
 import { Filesystem, type FilesystemSettings } from '../../src/fs/filesystem.js';
 import { FsError, type Errno } from '../../src/fs/errors.js';
+import { Freshness } from '../../src/fs/freshness.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../src/fs/attributes.js';
 import { TestBucket } from '../helpers/s3.js';
 import { storeClient } from '../helpers/store-client.js';
@@ -67,7 +68,7 @@ describe('Filesystem', () => {
   async function settings(overrides: Partial<FilesystemSettings> = {}): Promise<FilesystemSettings> {
     return {
       prefix: '', diskdir: await newDiskdir(), filemode: 0o644, dirmode: 0o755, umaskmp: 0, allowOther: false,
-      fscap: 1024, maxlist: 0, maxstat: 2, statexpire: -1, readOnly: false,
+      fscap: 1024, maxlist: 0, maxstat: 2, freshness: new Freshness({ statexpire: -1 }), readOnly: false,
       partSize: 5 * MiB, numtransfer: 4, maxcacheBytes: 64 * MiB, prefetchBytes: 8 * MiB, contentMD5: false, nodatacache: false,
       ...overrides,
     };

@@ -125,3 +125,11 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** How long a default mount trusts what it learned of the bucket (src/fs/freshness.ts). */
+export const METADATA_WINDOW_MS = 1000;
+
+/** Waits out the window of a default mount: what another client changed before shows after. */
+export function afterWindow(): Promise<void> {
+  return sleep(METADATA_WINDOW_MS + 200);
+}

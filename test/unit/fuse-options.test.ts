@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Freshness } from '../../src/fs/freshness.js';
 import { buildFuseOptions, hasFuseOption } from '../../src/mount/fuse-options.js';
 
 function build(userOptions: string[], fusedbg = false): string[] {
@@ -43,11 +44,17 @@ describe('buildFuseOptions', () => {
     assert.deepEqual(opts.slice(0, opts.length - user.length), build([]));
   });
 
-  test('-e 0 turns off the kernel caches too, unless -o sets them', () => {
-    const off = buildFuseOptions({ bucket: 'b', userOptions: ['attr_timeout=5'], fusedbg: false, statexpire: 0 });
-    assert.ok(off.includes('attr_timeout=5') && !off.includes('attr_timeout=0'));
-    assert.ok(off.includes('entry_timeout=0') && off.includes('negative_timeout=0'));
-    assert.ok(!buildFuseOptions({ bucket: 'b', userOptions: [], fusedbg: false, statexpire: 5 }).some((o) => o.includes('timeout')));
+  test('the kernel caches what freshness allows, unless -o sets it', () => {
+    const kernelCache = new Freshness({}).kernelOptions();
+    assert.deepEqual(kernelCache, ['attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0']);
+    const opts = buildFuseOptions({ bucket: 'b', userOptions: ['attr_timeout=5'], fusedbg: false, kernelCache });
+    assert.ok(opts.includes('attr_timeout=5') && !opts.includes('attr_timeout=0'), 'the user\'s attr_timeout wins');
+    assert.ok(opts.includes('entry_timeout=1') && opts.includes('negative_timeout=0'));
+    // -e 0 (nothing cached here): nothing in the kernel either; -e 5: names for 1 s at most.
+    assert.ok(new Freshness({ statexpire: 0 }).kernelOptions().includes('entry_timeout=0'));
+    assert.ok(new Freshness({ statexpire: 5 }).kernelOptions().includes('entry_timeout=1'));
+    assert.ok(new Freshness({ metadataTtl: 0.25 }).kernelOptions().includes('entry_timeout=0.25'));
+    assertNoDuplicates(opts);
   });
 
   test('allow_other (or allow_root) brings default_permissions: the kernel checks the mode bits', () => {

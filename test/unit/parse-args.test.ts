@@ -38,7 +38,6 @@ test('defaults when only bucket and mountpoint are given', () => {
     maxcache: 200,
     diskdir: '/tmp/qsfs_cache/',
     maxstat: 2,
-    statexpire: -1,
     maxlist: 0,
     fscap: 1048576,
     numtransfer: 5,
@@ -112,6 +111,17 @@ test('integer options enforce their ranges', () => {
 test('negative values reach options that allow them (statexpire)', () => {
   assert.equal(options('b', '/m', '-e', '-5').statexpire, -5);
   assert.equal(options('b', '/m', '-e=30').statexpire, 30);
+});
+
+test('--metadata-ttl takes seconds with a fraction; -e and --metadata-ttl together are refused', () => {
+  assert.equal(options('b', '/m', '--metadata-ttl', '2.5').metadatattl, 2.5);
+  assert.equal(options('b', '/m', '--metadata-ttl=0').metadatattl, 0);
+  assert.equal(options('b', '/m', '-o', 'allow_other,metadata-ttl=3').metadatattl, 3);
+  assert.equal(options('b', '/m').metadatattl, undefined);
+  assert.equal(options('b', '/m').statexpire, undefined);
+  rejects(['b', '/m', '--metadata-ttl', '-1'], /--metadata-ttl: '-1' is not a number of seconds/);
+  rejects(['b', '/m', '--metadata-ttl', 'soon'], /--metadata-ttl: 'soon' is not a number of seconds/);
+  rejects(['b', '/m', '-e', '5', '--metadata-ttl', '1'], /-e\/--statexpire and --metadata-ttl both set how long metadata is trusted/);
 });
 
 test('enum options reject unknown values', () => {
@@ -236,7 +246,9 @@ test('help text lists every option from the table with its default', () => {
 
 test('every Options field except the positionals has exactly one table row', () => {
   const keys = OPTION_TABLE.map((spec) => spec.key).filter((key) => key !== 'help' && key !== 'version');
-  const fields = Object.keys(options('b', '/m', '-c', '/c')).filter((k) => !['bucket', 'prefix', 'mountpoint'].includes(k));
+  // Options without a default are absent unless given (-e and --metadata-ttl exclude each other).
+  const given = { ...options('b', '/m', '-c', '/c', '-e', '5'), ...options('b', '/m', '--metadata-ttl', '1') };
+  const fields = Object.keys(given).filter((k) => !['bucket', 'prefix', 'mountpoint'].includes(k));
   assert.deepEqual([...keys].sort(), [...fields].sort());
   const shorts = OPTION_TABLE.flatMap((spec) => (spec.short ? [spec.short] : []));
   assert.equal(new Set(shorts).size, shorts.length, 'duplicate short letter');

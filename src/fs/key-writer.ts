@@ -1,0 +1,140 @@
+// The uploads of each file's state: at most one at a time per file, flushes that arrive while
+// one runs wait for it (when it carries their data) or share the next one, failed uploads keep
+// their data for the next flush, and at unmount what still cannot be stored is saved for
+// recovery. Deleting or replacing a file retires its state here too, so that nothing of it is
+// uploaded after `rm`.
+import type { Logger } from '../log.js';
+import type { PutOptions } from '../store/object-store.js';
+import type { Uploader } from '../transfer/uploader.js';
+import type { OpenFile } from './open-file.js';
+import { saveForRecovery } from './recovery.js';
+
+export interface KeyWriterSettings {
+  uploader: Uploader;
+  diskdir: string;
+  log: Logger;
+  /** The object now holds the file's data (`size` bytes, as `etag`, with `stored`'s metadata). */
+  onStored(of: OpenFile, etag: string, size: number, stored: PutOptions): void;
+}
+
+export class KeyWriter {
+  constructor(private readonly s: KeyWriterSettings) {}
+
+  /** After a write: parts the writer has moved past may start uploading. */
+  afterWrite(of: OpenFile, writeEnd: number): void {
+    if (!of.unlinked) this.s.uploader.afterWrite(of, writeEnd, of.putOptions());
+  }
+
+  /**
+   * Makes the object hold everything written to the file so far (close, fsync). An upload
+   * running now that captured all of it is waited for, and its outcome is this flush's: ten
+   * processes closing one file together cause one upload, and when the server is down each
+   * close fails once instead of trying in turn. Writes it did not capture go in the next upload,
+   * shared by every flush waiting for it.
+   */
+  async flush(of: OpenFile): Promise<void> {
+    const wanted = of.data.generation;
+    for (;;) {
+      const running = of.uploading;
+      if (running) {
+        try {
+          await running.done;
+        } catch (err) {
+          if (running.generation >= wanted) throw err;
+        }
+        if (running.generation >= wanted) return;
+        continue;
+      }
+      if (!of.pending) return;
+      const generation = of.data.generation;
+      const done = this.upload(of).finally(() => { of.uploading = null; });
+      done.catch(() => undefined);
+      of.uploading = { generation, done };
+    }
+  }
+
+  private async upload(of: OpenFile): Promise<void> {
+    const options = of.putOptions();
+    const expected = of.expected;
+    const started = performance.now();
+    const size = of.size;
+    let stored;
+    try {
+      stored = await this.s.uploader.store(of, options, expected);
+    } catch (err) {
+      of.uploadFailed = true;
+      this.s.log.error({ path: of.path, key: of.key, size, spilled: of.data.spillPath, err: String(err) }, 'upload failed; the data stays in the cache');
+      throw err;
+    }
+    if (stored.replaced !== undefined) {
+      // Last close wins, as in s3fs-fuse and rclone; the operator can find the lost update.
+      this.s.log.warn({
+        path: of.path, key: of.key, expectedEtag: expected === 'absent' || expected === undefined ? null : expected.etag,
+        foundEtag: stored.replaced, storedEtag: stored.etag,
+      }, 'the object changed on the server since this mount opened it (another client wrote it): replaced by this close');
+    }
+    this.s.log.debug({ path: of.path, size, writes: of.writes, largestWrite: of.largestWrite, ms: Math.round(performance.now() - started) }, 'uploaded');
+    of.writes = 0;
+    of.largestWrite = 0;
+    of.isNew = false;
+    of.uploadFailed = false;
+    this.s.onStored(of, stored.etag, size, options);
+  }
+
+  /**
+   * The file is gone from its path (deleted, or replaced by a rename or a create): no upload of
+   * it starts again, one under way is waited for (so that the caller's DELETE comes after it),
+   * and its multipart upload is aborted.
+   */
+  async retire(of: OpenFile): Promise<void> {
+    of.unlinked = true;
+    await of.uploading?.done.catch(() => undefined);
+    await this.s.uploader.abort(of);
+  }
+
+  /** The file's key changed (rename): a multipart upload started under the old key cannot be completed under the new one. */
+  async moved(of: OpenFile): Promise<void> {
+    if (of.multipart && of.multipart.key !== of.key) await this.s.uploader.abort(of);
+  }
+
+  /**
+   * At unmount: every file with data not yet stored is uploaded; what cannot be is copied under
+   * --diskdir/recovery and named in the log. Returns those paths.
+   */
+  async saveAll(files: OpenFile[]): Promise<string[]> {
+    const failed: string[] = [];
+    await Promise.all(files.map(async (of) => {
+      try {
+        await this.flush(of);
+      } catch {
+        try {
+          const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
+          this.s.log.error({ path: of.path, key: of.key, savedAs: saved.file, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
+          failed.push(`${of.path} (saved as ${saved.file})`);
+        } catch (err) {
+          // Even the local copy failed (disk full?): say where the cached pages still are.
+          this.s.log.error({ path: of.path, key: of.key, spilled: of.data.spillPath, err: String(err) }, 'could not upload nor save for recovery');
+          failed.push(`${of.path} (NOT saved: ${String(err)})`);
+        }
+      }
+    }));
+    return failed;
+  }
+
+  /** Bytes of the file's upload already stored (for progress reports). */
+  bytesStored(of: OpenFile): number {
+    return this.s.uploader.bytesStored(of);
+  }
+
+  get transfers(): { active: number; waiting: number } {
+    return this.s.uploader.transfers;
+  }
+
+  get unfinished(): number {
+    return this.s.uploader.unfinished;
+  }
+
+  abortAll(): Promise<number> {
+    return this.s.uploader.abortAll();
+  }
+}
