@@ -28,12 +28,13 @@ const STATEXPIRE_LISTING_CAP_MS = 5 * 60_000;
 const STATEXPIRE_NEGATIVE_MS = 3000;
 
 /**
- * How long the listing of a directory this mount created answers "no such name" on its own: it
- * started empty and this mount applies its own changes to it, so `cp -r` or `tar x` into a
- * directory just made pays no lookup per file. Another client adding a name to such a directory
- * shows in `ls` within the listing window, and to a lookup of that very name within this one.
+ * With -e, how long the listing of a directory this mount created answers "no such name" on its
+ * own, as before --metadata-ttl: it started empty and this mount applies its own changes to it,
+ * so `cp -r` or `tar x` into a directory just made paid no lookup per file, where -e has every
+ * other absent name asked for. By default there is no such exception: a directory made here is
+ * listed again after the window like any other (about one LIST a second while it is filled).
  */
-const NEW_DIRECTORY_ABSENCE_MS = 30_000;
+const STATEXPIRE_NEW_DIRECTORY_MS = 30_000;
 
 /** A directory found too big to keep listed is not listed again for lookups for this long at least. */
 const TOO_BIG_MIN_MS = 1000;
@@ -56,7 +57,7 @@ export class Freshness {
   readonly negativeMs: number;
   /** A name absent from a listing is taken as missing, without asking, for this long. */
   readonly absenceMs: number;
-  /** See NEW_DIRECTORY_ABSENCE_MS. */
+  /** See STATEXPIRE_NEW_DIRECTORY_MS (0: no exception). */
   readonly newDirectoryMs: number;
 
   constructor(o: FreshnessOptions, readonly now: () => number = Date.now) {
@@ -66,11 +67,12 @@ export class Freshness {
       this.negativeMs = this.attributesMs === 0 ? 0 : STATEXPIRE_NEGATIVE_MS;
       // As before --metadata-ttl: a name absent from a listing was asked for (one narrow LIST).
       this.absenceMs = 0;
+      this.newDirectoryMs = this.caching ? STATEXPIRE_NEW_DIRECTORY_MS : 0;
     } else {
       const window = (o.metadataTtl ?? DEFAULT_METADATA_TTL_S) * 1000;
       this.attributesMs = this.listingsMs = this.negativeMs = this.absenceMs = window;
+      this.newDirectoryMs = 0;
     }
-    this.newDirectoryMs = this.caching ? Math.max(NEW_DIRECTORY_ABSENCE_MS, this.listingsMs) : 0;
   }
 
   /** Whether anything is kept at all (-e 0 and --metadata-ttl 0 ask the server every time). */

@@ -60,11 +60,6 @@ const MAX_PREFETCHED_NAMES = 4096;
  * instead of a HEAD per file. Larger directories are listed again by `ls` only.
  */
 const RELIST_FOR_LOOKUP_MAX_NAMES = 2000;
-/**
- * What this mount wrote itself is confirmed by a listing dated no later than the write's return
- * plus this much (the server stamps Last-Modified when the request arrives, on its own clock).
- */
-const OWN_WRITE_CLOCK_SLACK_MS = 1000;
 
 /** How far a listing goes: readdir's goes to the end (or --maxlist); a lookup's stops at a
  *  size past which the directory is marked too big to list for lookups. */
@@ -98,8 +93,10 @@ const seconds = (d: Date): number => Math.floor(d.getTime() / 1000);
  *   second than the object's write (a change after the HEAD has a later second, by the server's
  *   own clock); for an object written in the very second of the HEAD, the listing cannot tell,
  *   and the entry is asked for again;
- * - what this mount wrote itself is not dated by the server: a listing dated no later than the
- *   write's return (plus a second of clock difference) shows the object written.
+ * - what this mount wrote itself is not dated by the server (a PUT's answer has no
+ *   Last-Modified): a listing dated no later than the write's return shows the object written.
+ *   (A server whose clock is behind ours by more than a request's time could pass a change made
+ *   within that difference after our write for ours; one whose clock is ahead costs a HEAD.)
  */
 function listedUnchanged(entry: CachedEntry, o: ListedObject): boolean {
   if (entry.etag === '' || entry.etag !== o.etag) return false;
@@ -109,7 +106,7 @@ function listedUnchanged(entry: CachedEntry, o: ListedObject): boolean {
     return seconds(entry.lastModified) === seconds(o.lastModified)
       && entry.serverDate !== undefined && seconds(entry.serverDate) > seconds(entry.lastModified);
   }
-  if (entry.writtenAt !== undefined) return o.lastModified.getTime() <= entry.writtenAt + OWN_WRITE_CLOCK_SLACK_MS;
+  if (entry.writtenAt !== undefined) return o.lastModified.getTime() <= entry.writtenAt;
   return false;
 }
 

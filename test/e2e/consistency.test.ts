@@ -168,6 +168,8 @@ describe('what a mount shows of changes by other clients (docs/consistency.md)',
     await afterWindow();
     let fails = 0;
     for (let i = 0; i < 20; i++) {
+      // Some rounds within the window of the last look, some past it.
+      await sleep([0, 600, 1200][i % 3]!);
       // Lengths that grow and shrink, so that a size kept from another version would show. Within
       // the window the mount may show any recent version; whichever it shows, it shows whole.
       latest = `v${i}:${'x'.repeat(i % 2 === 0 ? 40 + i * 97 : 7 + i)}.`;
@@ -235,34 +237,78 @@ describe('what a mount shows of changes by other clients (docs/consistency.md)',
       pids=(); for i in $(seq 0 ${count - 1}); do (${command}) & pids+=($!); done
       rc=0; for p in "\${pids[@]}"; do wait "$p" || rc=1; done; exit $rc`), 120_000, command);
 
+    /**
+     * Ten python3 writers in lock step, so that what must happen at once does: all open the file
+     * within a millisecond, all write, then all close together. `open` and `write` are python
+     * statements (with `path`, `i` and `ref`, the reference file's bytes, at hand).
+     */
+    async function lockStep(file: string, refFile: string, open: string, write: string): Promise<void> {
+      const flags = await fsp.mkdtemp(path.join(local, 'flags-'));
+      const script = [
+        'import os, sys, time',
+        'path, flags, i, ref = sys.argv[1], sys.argv[2], int(sys.argv[3]), open(sys.argv[4], "rb").read()',
+        'def wait(name):',
+        '    end = time.time() + 60',
+        '    while not os.path.exists(os.path.join(flags, name)):',
+        '        if time.time() > end: sys.exit("no " + name)',
+        '        time.sleep(0.001)',
+        'def done(name): open(os.path.join(flags, "%s-%d" % (name, i)), "w").close()',
+        'done("ready"); wait("open")',
+        open,
+        'done("opened"); wait("write")',
+        write,
+        'done("written"); wait("close")',
+        'os.close(fd)',
+      ].join('\n');
+      const until = async (name: string): Promise<void> => {
+        while ((await fsp.readdir(flags)).filter((n) => n.startsWith(`${name}-`)).length < 10) await sleep(5);
+      };
+      const writers = together(10, `python3 -c ${q(script)} ${q(file)} ${q(flags)} $i ${q(refFile)}`);
+      writers.catch(() => undefined);
+      await withTimeout(Promise.race([until('ready'), writers]), 60_000, 'the writers to start');
+      await fsp.writeFile(path.join(flags, 'open'), '');
+      await withTimeout(Promise.race([until('opened'), writers]), 60_000, 'the opens');
+      await fsp.writeFile(path.join(flags, 'write'), '');
+      await withTimeout(Promise.race([until('written'), writers]), 60_000, 'the writes');
+      await fsp.writeFile(path.join(flags, 'close'), '');
+      await writers; // every close returned 0
+    }
+
+    test('ten processes writing disjoint ranges of one file with dd conv=notrunc at once: every dd exits 0, the object is byte-identical', async () => {
+      const ref = path.join(local, 'dd-ref');
+      await fsp.writeFile(ref, dataFor(5, 10 * MiB));
+      await together(10, `dd if=${q(ref)} of=${q(a.p('writers/dd'))} bs=${MiB} skip=$i seek=$i count=1 conv=notrunc status=none`);
+      assert.equal(md5(await bucket.get('writers/dd')), md5(await fsp.readFile(ref)));
+    });
+
     for (const [name, block, existing] of [['1 MiB ranges of a new file', MiB, false], ['unaligned 100,000-byte ranges of an existing file', 100_000, true]] as const) {
-      test(`ten processes writing disjoint ${name} at once: every close returns 0, the object is byte-identical`, async () => {
+      test(`ten processes opening one file at once and writing disjoint ${name}: every close returns 0, the object is byte-identical`, async () => {
         for (let round = 0; round < 3; round++) {
-          const key = `writers/${block}-${round}`;
+          // An existing file: written by the SDK in a directory of its own, looked at by A only
+          // once the window has passed.
+          const key = existing ? `writers-sdk/${block}-${round}` : `writers/${block}-${round}`;
           const ref = path.join(local, `ref-${block}-${round}`);
           await fsp.writeFile(ref, dataFor(round + block, 10 * block));
           if (existing) {
             await bucket.put(key, Buffer.alloc(10 * block, 7));
             await afterWindow();
+          } else {
+            await sh(`touch ${q(a.p(key))}`);
           }
-          await together(10, `dd if=${q(ref)} of=${q(a.p(key))} bs=${block} skip=$i seek=$i count=1 conv=notrunc status=none`);
+          await lockStep(a.p(key), ref, 'fd = os.open(path, os.O_WRONLY)', `os.pwrite(fd, ref[i * ${block}:(i + 1) * ${block}], i * ${block})`);
           assert.equal(md5(await bucket.get(key)), md5(await fsp.readFile(ref)), `round ${round}`);
         }
-        const log = await a.log();
-        assert.ok(!log.includes('upload failed'), 'no upload failed');
+        assert.ok(!(await a.log()).includes('upload failed'), 'no upload failed');
       });
     }
 
-    test('ten appenders with O_APPEND: every record once and intact, the bucket as read back', async () => {
-      const appender = [
-        'import os, sys',
-        'fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)',
-        'for j in range(200):',
-        "    os.write(fd, ('w%s-r%04d-' % (sys.argv[2], j)).ljust(99, '.').encode() + b'\\n')",
-        'os.close(fd)',
-      ].join('\n');
+    test('ten appenders with O_APPEND at once: every record once and intact, the bucket as read back', async () => {
       const file = a.p('writers/appended');
-      await together(10, `python3 -c ${q(appender)} ${q(file)} $i`);
+      const ref = path.join(local, 'no-ref');
+      await fsp.writeFile(ref, '');
+      await sh(`touch ${q(file)}`);
+      await lockStep(file, ref, 'fd = os.open(path, os.O_WRONLY | os.O_APPEND)',
+        "for j in range(200): os.write(fd, ('w%d-r%04d-' % (i, j)).ljust(99, '.').encode() + b'\\n')");
       const stored = (await bucket.get('writers/appended')).toString();
       assert.equal(stored.length, 10 * 200 * 100);
       const records = stored.split('\n').filter(Boolean);

@@ -21,12 +21,15 @@ describe('Freshness', () => {
     assert.ok(f.caching);
   });
 
-  test('a directory made here answers for absent names 30 s, however old its listing', () => {
+  test('a directory made here: no exception by default; with -e its absent names are trusted 30 s', () => {
     const { f, set } = at({});
-    set(29_000);
-    assert.ok(f.absenceTrusted(0, 1_000_000));
-    set(30_000);
-    assert.ok(!f.absenceTrusted(0, 1_000_000));
+    set(2000);
+    assert.ok(!f.absenceTrusted(0, 1_000_000), 'past the window, like any listing');
+    const legacy = at({ statexpire: -1 });
+    legacy.set(29_000);
+    assert.ok(legacy.f.absenceTrusted(0, 1_000_000));
+    legacy.set(30_000);
+    assert.ok(!legacy.f.absenceTrusted(0, 1_000_000));
   });
 
   test('--metadata-ttl sets every window; 0 caches nothing', () => {
