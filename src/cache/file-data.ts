@@ -396,6 +396,15 @@ export class FileData implements PageOwner<Page> {
   }
 
   /**
+   * Starts fetching the object's bytes [0, end) now, without a reader to wait for them yet: an
+   * open of a small file about to be read (the kernel asks for all of it at the first read).
+   */
+  prefetch(end: number): void {
+    const stop = Math.min(end, this.baseSize);
+    if (stop > 0) this.fetchMissing(0, stop);
+  }
+
+  /**
    * The first bytes of the object, fetched by open() in the same GET that revalidated it:
    * kept as if a read had fetched them.
    */

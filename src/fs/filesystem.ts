@@ -1,34 +1,35 @@
 // POSIX semantics over objects: the facade the FUSE table calls. Knows paths, keys and errno;
 // knows nothing about fuse-native. The work is done by its parts:
-//   namespace.ts   what is at a path and in a directory (stat cache, listings, lookups)
-//   freshness.ts   every window after which the bucket is asked again
-//   open-files.ts  the one state of each open path, and the handles on it
-//   key-writer.ts  the uploads of each state, failed uploads, recovery at unmount
+//   namespace.ts         what is at a path and in a directory (stat cache, listings, lookups)
+//   freshness.ts         every window after which the bucket is asked again
+//   open-files.ts        the one state of each open path, and the handles on it
+//   key-writer.ts        the uploads of each state, failed uploads, recovery at unmount
+//   renames.ts           rename of files and directories
+//   metadata-changes.ts  chmod, chown, utimens and extended attributes
 // Each operation below changes those through them, so that rename, unlink and flush each act on
 // one structure per path.
 import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
-import type { ObjectMetadata, ObjectStore, PutOptions } from '../store/object-store.js';
+import type { ObjectStore, PutOptions } from '../store/object-store.js';
 import type { CachedEntry } from '../cache/stat-cache.js';
 import { FileData, PAGE_SIZE, type FileDataEnv, type Page } from '../cache/file-data.js';
 import { BufferPool } from '../cache/buffer-pool.js';
 import { MemoryBudget } from '../cache/memory-budget.js';
 import { PartLayout } from '../transfer/part-layout.js';
 import { Uploader } from '../transfer/uploader.js';
-import { moveTree } from './tree-move.js';
-import { XATTR_CREATE, XATTR_REPLACE, isStoredXattrName, parseXattrs, storeXattrs } from './xattrs.js';
 import {
   DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_CONTENT_TYPE,
   extraMetadataOf, metadataOf, statOf, type AttributeDefaults, type Stat,
 } from './attributes.js';
 import { FsError } from './errors.js';
-import { StoreError } from '../store/errors.js';
 import { Freshness } from './freshness.js';
 import { KeyMapper, MAX_NAME_BYTES } from './keys.js';
 import { KeyWriter } from './key-writer.js';
 import { Namespace, checkNameLength } from './namespace.js';
 import { OpenFile } from './open-file.js';
 import { OpenFiles } from './open-files.js';
+import { MetadataChanges } from './metadata-changes.js';
+import { Renames } from './renames.js';
 
 export interface FilesystemSettings {
   prefix: string;
@@ -66,23 +67,9 @@ export interface StatFs {
 }
 
 const STATFS_BLOCK = 1 << 20;
-/** Largest object copied by GET and PUT when the server refuses a server-side copy. */
-const COPY_FALLBACK_MAX = 64 * 1024 * 1024;
-/** Objects copied at once by a directory rename. */
-const MOVE_CONCURRENCY = 16;
-/** S3 allows 2 KiB of user metadata (names and values); our attributes need about 80 bytes. */
-const USER_METADATA_LIMIT = 2048;
-const ATTRIBUTES_RESERVE = 100;
 /** Files up to this size are fetched whole by the GET that revalidates them at open: the
  *  kernel's read-ahead (1 MiB) would ask for all of it at the first read anyway. */
 const OPEN_FETCH_LIMIT = 1024 * 1024;
-
-/** E2BIG when extended attributes would push the user metadata past S3's limit. */
-function checkMetadataSize(extra: ObjectMetadata): void {
-  let bytes = ATTRIBUTES_RESERVE;
-  for (const [name, value] of Object.entries(extra)) bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
-  if (bytes > USER_METADATA_LIMIT) throw new FsError('E2BIG');
-}
 
 const UINT32_MAX = 0xffffffff;
 const O_ACCMODE = 3;
@@ -97,6 +84,8 @@ export class Filesystem {
   private readonly ns: Namespace;
   private readonly files: OpenFiles;
   private readonly writer: KeyWriter;
+  private readonly renames: Renames;
+  private readonly metadata: MetadataChanges;
   private readonly budget: MemoryBudget<Page>;
   private readonly dataEnv: FileDataEnv;
 
@@ -120,6 +109,12 @@ export class Filesystem {
       }),
       diskdir: s.diskdir, log,
       onStored: (of, etag, size, stored) => this.rememberStored(of, etag, size, stored),
+    });
+    const parts = { store, keys: this.keys, ns: this.ns, files: this.files, f: this.f };
+    this.renames = new Renames({ ...parts, writer: this.writer, retire: (of) => this.retire(of) });
+    this.metadata = new MetadataChanges({
+      ...parts, assertWritable: () => this.assertWritable(),
+      rememberStored: (of, etag, size, stored) => this.rememberStored(of, etag, size, stored),
     });
   }
 
@@ -203,7 +198,8 @@ export class Filesystem {
     const writing = (flags & O_ACCMODE) !== O_RDONLY;
     if (writing) this.assertWritable();
     const truncating = writing && (flags & O_TRUNC) !== 0;
-    const of = await this.files.join(path, () => this.openState(path, truncating));
+    const reading = (flags & O_ACCMODE) !== O_WRONLY;
+    const of = await this.files.join(path, () => this.openState(path, truncating, reading));
     const fh = this.files.addHandle(of);
     if (truncating) {
       try {
@@ -222,7 +218,7 @@ export class Filesystem {
    * before this open did, will do), and cached data is reused only while the object's ETag is
    * unchanged. Reads then come from that version only (see FileData): a state holds one version.
    */
-  private async openState(path: string, truncating: boolean): Promise<OpenFile> {
+  private async openState(path: string, truncating: boolean, reading: boolean): Promise<OpenFile> {
     const entry = await this.ns.lookup(path);
     if (entry.kind === 'dir') throw new FsError('EISDIR');
     const key = this.keys.fileKey(path);
@@ -251,6 +247,9 @@ export class Filesystem {
       data?.discard();
       data = new FileData(key, { etag: fresh.etag, size }, this.dataEnv);
       if (firstBytes) data.adoptFetchedStart(firstBytes);
+      // A small file opened to be read, known without asking: its GET starts now, not at the
+      // first read, so that it runs while the kernel's next requests (fstat, the read) come in.
+      else if (reading && !truncating && fresh.kind === 'file' && size <= OPEN_FETCH_LIMIT) data.prefetch(size);
     }
     const of = new OpenFile(path, key, { ...fresh.stat }, fresh.contentType, data);
     of.extraMetadata = extraMetadataOf(fresh.metadata);
@@ -376,79 +375,7 @@ export class Filesystem {
 
   async rename(from: string, to: string): Promise<void> {
     this.assertWritable();
-    const source = await this.ns.lookup(from);
-    if (source.kind === 'dir') return this.renameDirectory(from, to, source);
-    const target = await this.ns.lookupOrNull(to);
-    if (target?.kind === 'dir') throw new FsError('EISDIR');
-    const fromKey = this.keys.fileKey(from);
-    const toKey = this.keys.fileKey(to);
-    const of = this.files.get(from);
-    if (of) await this.writer.flush(of); // the object must hold the latest data before it is copied
-    const replaced = this.files.get(to);
-    if (replaced && replaced !== of) await this.retire(replaced); // before the copy lands on its key
-    const etag = await this.copyObject(fromKey, toKey);
-    await this.store.delete(fromKey);
-    if (of) {
-      this.files.move(of, to, toKey);
-      if (etag !== '') of.data.etag = etag;
-      await this.writer.moved(of);
-    }
-    this.files.forgetRecent(fromKey);
-    this.files.forgetRecent(toKey);
-    this.ns.removed(from);
-    this.ns.remember(to, { ...source, etag: etag !== '' ? etag : source.etag, lastModified: undefined, writtenAt: this.f.now() });
-    this.ns.added(to, 'file');
-  }
-
-  /**
-   * Server-side copy, keeping the metadata or (with `options`) replacing it; returns the copy's
-   * ETag ('' when unknown). Where the server refuses to copy a key (RGW decodes '%' in the copy
-   * source twice), GET and PUT instead.
-   */
-  private async copyObject(from: string, to: string, options?: PutOptions): Promise<string> {
-    try {
-      return await this.store.copy(from, to, options);
-    } catch (err) {
-      if (!(err instanceof StoreError && err.kind === 'unsupported')) throw err;
-      const info = await this.store.head(from);
-      if (!info) throw new FsError('ENOENT');
-      if (info.size > COPY_FALLBACK_MAX) throw err;
-      const body = await this.store.getRange(from, 0, info.size);
-      return this.store.put(to, body, options ?? { contentType: info.contentType, metadata: info.metadata });
-    }
-  }
-
-  /**
-   * Moves the directory and everything below it (see tree-move.ts). POSIX: the target may be
-   * an empty directory (replaced) but not a non-empty one (ENOTEMPTY) nor a file (ENOTDIR).
-   */
-  private async renameDirectory(from: string, to: string, source: CachedEntry): Promise<void> {
-    const target = await this.ns.lookupOrNull(to);
-    const toPrefix = this.keys.dirPrefix(to);
-    if (target) {
-      if (target.kind !== 'dir') throw new FsError('ENOTDIR');
-      const page = await this.store.listPage(toPrefix, undefined, undefined, 2);
-      if (page.objects.some((o) => o.key !== toPrefix) || this.files.below(to).length > 0) throw new FsError('ENOTEMPTY');
-    }
-    const below = this.files.below(from);
-    for (const of of below) await this.writer.flush(of); // objects must hold the latest data first
-    const fromPrefix = this.keys.dirPrefix(from);
-    const move = await moveTree(this.store, fromPrefix, toPrefix, MOVE_CONCURRENCY, (a, b) => this.copyObject(a, b).then(() => undefined));
-    // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
-    const markerNeeded = move.moved === 0 && !move.hadMarker && !target?.hasMarker;
-    if (markerNeeded) {
-      await this.store.put(toPrefix, Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(source.stat.mode, source.stat.uid, source.stat.gid, source.stat.mtime) });
-    }
-    for (const of of below) {
-      const moved = to + of.path.slice(from.length);
-      this.files.move(of, moved, this.keys.fileKey(moved));
-      await this.writer.moved(of);
-    }
-    this.files.forgetRecentUnder(fromPrefix, toPrefix);
-    this.ns.forgetTree(to);
-    this.ns.directoryGone(from);
-    this.ns.remember(to, { ...source, hasMarker: move.hadMarker || markerNeeded || (target?.hasMarker ?? false), lastModified: undefined, writtenAt: this.f.now() });
-    this.ns.added(to, 'dir');
+    await this.renames.rename(from, to);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -468,122 +395,33 @@ export class Filesystem {
     return (await this.store.getRange(this.keys.fileKey(path), 0, entry.stat.size)).toString();
   }
 
-  async chmod(path: string, mode: number): Promise<void> {
-    await this.changeAttributes(path, (stat) => { stat.mode = (stat.mode & S_IFMT) | (mode & 0o7777); });
+  chmod(path: string, mode: number): Promise<void> {
+    return this.metadata.chmod(path, mode);
   }
 
-  async chown(path: string, uid: number, gid: number): Promise<void> {
-    await this.changeAttributes(path, (stat) => {
-      if (uid !== UINT32_MAX && uid !== -1) stat.uid = uid;
-      if (gid !== UINT32_MAX && gid !== -1) stat.gid = gid;
-    });
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.metadata.chown(path, uid, gid);
   }
 
-  /**
-   * Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). The access time is
-   * not stored: keeping it would cost a request per read.
-   */
-  async utimens(path: string, mtime: number | undefined): Promise<void> {
-    if (mtime === undefined) {
-      this.assertWritable();
-      await this.ns.lookup(path);
-      return;
-    }
-    await this.changeAttributes(path, (stat) => { stat.mtime = new Date(mtime); });
+  /** Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). */
+  utimens(path: string, mtime: number | undefined): Promise<void> {
+    return this.metadata.utimens(path, mtime);
   }
 
-  /**
-   * Changes attributes or extended attributes and stores them in the object's metadata with a
-   * server-side copy onto itself (never a re-upload of the data). A file open with changes not
-   * yet stored keeps them for its upload; an implicit directory gets a marker to hold them.
-   */
-  private async changeAttributes(path: string, change: (stat: Stat, extra: ObjectMetadata) => void): Promise<void> {
-    this.assertWritable();
-    if (path === '/') return; // the mountpoint's attributes come from the mount options
-    const of = this.files.get(path);
-    if (of) {
-      change(of.stat, of.extraMetadata);
-      checkMetadataSize(of.extraMetadata);
-      of.stat.ctime = new Date();
-      while (of.uploading) await of.uploading.done.catch(() => undefined);
-      if (of.pending) return; // the upload at close carries them
-      const options = of.putOptions();
-      const etag = await this.copyObject(of.key, of.key, options);
-      if (etag !== '') of.data.etag = etag;
-      this.rememberStored(of, of.data.etag, of.size, options); // rsync fchmods read-only handles
-      return;
-    }
-    const entry = await this.ns.lookup(path);
-    const isDir = entry.kind === 'dir';
-    const key = isDir ? this.keys.dirPrefix(path) : this.keys.fileKey(path);
-    let { metadata, contentType } = entry;
-    if (metadata === undefined && (!isDir || entry.hasMarker)) {
-      const info = await this.store.head(key);
-      if (!info) {
-        this.ns.forget(path);
-        throw new FsError('ENOENT');
-      }
-      ({ metadata, contentType } = info);
-    }
-    const stat = { ...entry.stat };
-    const extra = extraMetadataOf(metadata);
-    change(stat, extra);
-    checkMetadataSize(extra);
-    stat.ctime = new Date();
-    const newMetadata = { ...extra, ...metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) };
-    if (isDir) contentType ??= DIRECTORY_CONTENT_TYPE;
-    const etag = isDir && !entry.hasMarker
-      ? await this.store.put(key, Buffer.alloc(0), { contentType, metadata: newMetadata })
-      : await this.copyObject(key, key, { contentType, metadata: newMetadata });
-    this.ns.remember(path, {
-      ...entry, stat, metadata: newMetadata, contentType, hasMarker: isDir ? true : entry.hasMarker,
-      etag: etag !== '' ? etag : entry.etag, lastModified: undefined, writtenAt: this.f.now(),
-    });
+  getxattr(path: string, name: string): Promise<Buffer | null> {
+    return this.metadata.getxattr(path, name);
   }
 
-  // ---- extended attributes ----------------------------------------------------------------
-
-  async getxattr(path: string, name: string): Promise<Buffer | null> {
-    if (!isStoredXattrName(name)) return null;
-    return parseXattrs(await this.userMetadata(path)).get(name) ?? null;
+  listxattr(path: string): Promise<string[]> {
+    return this.metadata.listxattr(path);
   }
 
-  async listxattr(path: string): Promise<string[]> {
-    return [...parseXattrs(await this.userMetadata(path)).keys()];
+  setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    return this.metadata.setxattr(path, name, value, flags);
   }
 
-  async setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    if (!isStoredXattrName(name)) throw new FsError('ENOTSUP');
-    await this.changeAttributes(path, (_stat, extra) => {
-      const map = parseXattrs(extra);
-      if ((flags & XATTR_CREATE) !== 0 && map.has(name)) throw new FsError('EEXIST');
-      if ((flags & XATTR_REPLACE) !== 0 && !map.has(name)) throw new FsError('ENODATA');
-      map.set(name, Buffer.from(value));
-      storeXattrs(extra, map);
-    });
-  }
-
-  async removexattr(path: string, name: string): Promise<void> {
-    if (!isStoredXattrName(name)) throw new FsError('ENODATA');
-    await this.changeAttributes(path, (_stat, extra) => {
-      const map = parseXattrs(extra);
-      if (!map.delete(name)) throw new FsError('ENODATA');
-      storeXattrs(extra, map);
-    });
-  }
-
-  /** The user metadata of what is at `path` (a HEAD when only a listing told us about it). */
-  private async userMetadata(path: string): Promise<ObjectMetadata> {
-    if (path === '/') return {};
-    const of = this.files.get(path);
-    if (of) return of.extraMetadata;
-    const entry = await this.ns.lookup(path);
-    if (entry.metadata) return entry.metadata;
-    if (entry.kind === 'dir' && !entry.hasMarker) return {};
-    const info = await this.store.head(entry.kind === 'dir' ? this.keys.dirPrefix(path) : this.keys.fileKey(path));
-    if (!info) throw new FsError('ENOENT');
-    this.ns.remember(path, { ...entry, metadata: info.metadata, contentType: info.contentType });
-    return info.metadata;
+  removexattr(path: string, name: string): Promise<void> {
+    return this.metadata.removexattr(path, name);
   }
 
   statfs(): StatFs {

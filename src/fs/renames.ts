@@ -1,0 +1,91 @@
+// rename(2): a file is a copy and a delete of its object; a directory, of every object below it
+// (tree-move.ts). The states of open files move with them, and a file replaced at the target
+// is retired first, so that nothing of it lands on the key afterwards.
+import type { ObjectStore } from '../store/object-store.js';
+import type { CachedEntry } from '../cache/stat-cache.js';
+import { DIRECTORY_CONTENT_TYPE, metadataOf } from './attributes.js';
+import { FsError } from './errors.js';
+import type { Freshness } from './freshness.js';
+import type { KeyMapper } from './keys.js';
+import type { KeyWriter } from './key-writer.js';
+import type { Namespace } from './namespace.js';
+import { copyObject } from './object-copy.js';
+import type { OpenFile } from './open-file.js';
+import type { OpenFiles } from './open-files.js';
+import { moveTree } from './tree-move.js';
+
+/** Objects copied at once by a directory rename. */
+const MOVE_CONCURRENCY = 16;
+
+export interface RenameParts {
+  store: ObjectStore;
+  keys: KeyMapper;
+  ns: Namespace;
+  files: OpenFiles;
+  writer: KeyWriter;
+  f: Freshness;
+  /** The state at a path that is replaced goes (the facade's retire). */
+  retire(of: OpenFile): Promise<void>;
+}
+
+export class Renames {
+  constructor(private readonly s: RenameParts) {}
+
+  async rename(from: string, to: string): Promise<void> {
+    const source = await this.s.ns.lookup(from);
+    if (source.kind === 'dir') return this.renameDirectory(from, to, source);
+    const target = await this.s.ns.lookupOrNull(to);
+    if (target?.kind === 'dir') throw new FsError('EISDIR');
+    const fromKey = this.s.keys.fileKey(from);
+    const toKey = this.s.keys.fileKey(to);
+    const of = this.s.files.get(from);
+    if (of) await this.s.writer.flush(of); // the object must hold the latest data before it is copied
+    const replaced = this.s.files.get(to);
+    if (replaced && replaced !== of) await this.s.retire(replaced); // before the copy lands on its key
+    const etag = await copyObject(this.s.store, fromKey, toKey);
+    await this.s.store.delete(fromKey);
+    if (of) {
+      this.s.files.move(of, to, toKey);
+      if (etag !== '') of.data.etag = etag;
+      await this.s.writer.moved(of);
+    }
+    this.s.files.forgetRecent(fromKey);
+    this.s.files.forgetRecent(toKey);
+    this.s.ns.removed(from);
+    this.s.ns.remember(to, { ...source, etag: etag !== '' ? etag : source.etag, lastModified: undefined, writtenAt: this.s.f.now() });
+    this.s.ns.added(to, 'file');
+  }
+
+  /**
+   * Moves the directory and everything below it (see tree-move.ts). POSIX: the target may be
+   * an empty directory (replaced) but not a non-empty one (ENOTEMPTY) nor a file (ENOTDIR).
+   */
+  private async renameDirectory(from: string, to: string, source: CachedEntry): Promise<void> {
+    const target = await this.s.ns.lookupOrNull(to);
+    const toPrefix = this.s.keys.dirPrefix(to);
+    if (target) {
+      if (target.kind !== 'dir') throw new FsError('ENOTDIR');
+      const page = await this.s.store.listPage(toPrefix, undefined, undefined, 2);
+      if (page.objects.some((o) => o.key !== toPrefix) || this.s.files.below(to).length > 0) throw new FsError('ENOTEMPTY');
+    }
+    const below = this.s.files.below(from);
+    for (const of of below) await this.s.writer.flush(of); // objects must hold the latest data first
+    const fromPrefix = this.s.keys.dirPrefix(from);
+    const move = await moveTree(this.s.store, fromPrefix, toPrefix, MOVE_CONCURRENCY, (a, b) => copyObject(this.s.store, a, b).then(() => undefined));
+    // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
+    const markerNeeded = move.moved === 0 && !move.hadMarker && !target?.hasMarker;
+    if (markerNeeded) {
+      await this.s.store.put(toPrefix, Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(source.stat.mode, source.stat.uid, source.stat.gid, source.stat.mtime) });
+    }
+    for (const of of below) {
+      const moved = to + of.path.slice(from.length);
+      this.s.files.move(of, moved, this.s.keys.fileKey(moved));
+      await this.s.writer.moved(of);
+    }
+    this.s.files.forgetRecentUnder(fromPrefix, toPrefix);
+    this.s.ns.forgetTree(to);
+    this.s.ns.directoryGone(from);
+    this.s.ns.remember(to, { ...source, hasMarker: move.hadMarker || markerNeeded || (target?.hasMarker ?? false), lastModified: undefined, writtenAt: this.s.f.now() });
+    this.s.ns.added(to, 'dir');
+  }
+}
