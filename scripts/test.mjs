@@ -12,6 +12,7 @@
 //    SIGINT/SIGTERM, then lazily unmounts FUSE mounts (fuse, fuse.qsfs) under the OS temp dir
 //    that appeared during the run and are still there: a test that leaks a mount is a bug
 //    (mounts that existed before the run, e.g. another run's, are left alone)
+// 5. prints "N passed, N failed" (from node's summary) as its very last line, for CI
 // Exits with the test run's exit code (128+N after signal N; 1 if RGW could not start).
 // Compiled tests whose source under test/ is gone (tsc never deletes outputs) are skipped.
 //
@@ -113,14 +114,14 @@ function run(cmd, args, { env = process.env, capture = null, name = path.basenam
         cwd: ROOT,
         env,
         detached: true,
-        stdio: ['ignore', capture ? 'pipe' : 'inherit', capture ? 'pipe' : 'inherit'],
+        stdio: ['ignore', capture !== null ? 'pipe' : 'inherit', capture !== null ? 'pipe' : 'inherit'],
       });
     } catch (err) {
       resolve({ code: 127, signal: null, output: String(err) });
       return;
     }
     current = { child, name };
-    if (capture) {
+    if (capture !== null) {
       const forward = (stream, out) => {
         let rest = '';
         stream.setEncoding('utf8');
@@ -399,6 +400,16 @@ async function unmountLeftovers(before) {
 }
 
 // ---------------------------------------------------------------- main
+/** "N passed, N failed" from node's test-runner summary (`# pass N`, `# fail N`), if it printed one. */
+function countsOf(output) {
+  const pass = [...output.matchAll(/^# pass (\d+)$/gm)].pop()?.[1];
+  const fail = [...output.matchAll(/^# fail (\d+)$/gm)].pop()?.[1];
+  return pass === undefined || fail === undefined ? null : `${pass} passed, ${fail} failed`;
+}
+
+/** The test counts, printed last of all: CI reads the closing lines. */
+let summary = null;
+
 async function main() {
   const argv = process.argv.slice(2);
   const nodeOpts = argv.filter((a) => a.startsWith('-'));
@@ -462,8 +473,10 @@ async function main() {
     const args = ['--test', '--test-concurrency=1', '--test-timeout=600000', ...nodeOpts, ...files];
     log(`node ${args.map((a) => (path.isAbsolute(a) ? path.relative(ROOT, a) : a)).join(' ')}`);
     t = Date.now();
-    const r = await run(process.execPath, args, { env, name: 'node --test' });
+    // Forwarded as it comes (no prefix) and kept, for the counts of the last line.
+    const r = await run(process.execPath, args, { env, name: 'node --test', capture: '' });
     code = exitCodeOf(r);
+    summary = countsOf(r.output);
     log(`tests finished in ${secs(Date.now() - t)} with exit code ${code}`);
     if (stopSignal) code = 128 + os.constants.signals[stopSignal];
     return code;
@@ -481,6 +494,7 @@ main().then(
   (code) => {
     const rc = code || process.exitCode || 0;
     log(`done in ${secs(Date.now() - T0)}, exit ${rc}`);
+    if (summary) process.stdout.write(`${summary}\n`);
     process.exit(rc);
   },
   (err) => {

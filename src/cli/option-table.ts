@@ -71,7 +71,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   // No default: without -e, --metadata-ttl's window (1 s) holds for attributes, listings and
   // negative entries alike (see src/fs/freshness.ts and docs/consistency.md).
   { key: 'statexpire', short: 'e', long: 'statexpire', type: 'integer', metavar: 'minutes',
-    defaultText: 'unset: --metadata-ttl',
+    defaultText: 'none, --metadata-ttl applies',
     help: 'Expire time of stat entries (minutes); negative disables expiry, 0 caches nothing', group: GENERAL },
   { key: 'maxlist', short: 'i', long: 'maxlist', type: 'integer', metavar: 'count', default: 0, min: 0,
     defaultText: '0, list all',
@@ -99,7 +99,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { key: 'pathstyle', long: 'pathstyle', type: 'bool', default: false,
     help: 'Force path-style addressing (bucket in the path, not the host name)', group: GENERAL },
   { key: 'metadatattl', long: 'metadata-ttl', aliases: ['metadatattl'], type: 'seconds', metavar: 'seconds', min: 0,
-    defaultText: '1 (unless -e is given)',
+    defaultText: '1, unless -e is given',
     help: 'Seconds attributes, listings and missing names are trusted before the bucket is asked again (changes by other clients show within it); 0 caches nothing',
     group: GENERAL },
 

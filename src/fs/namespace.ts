@@ -68,7 +68,8 @@ interface ListingScope {
   forLookup: boolean;
 }
 
-type Listed = ListedNames & { complete: boolean };
+/** A listing's names, whether it went to the end, and when it started (what it is as old as). */
+type Listed = ListedNames & { complete: boolean; listedAt: number };
 
 /** A listing under way, and this mount's changes in its directory meanwhile (applied when it lands). */
 interface ListingInFlight {
@@ -218,21 +219,21 @@ export class Namespace {
   private async fetchEntry(path: string): Promise<CachedEntry | 'missing'> {
     const dir = parentOf(path);
     const name = baseName(path);
-    let listing = this.dirs.get(dir);
-    let justListed = false;
-    if (!(listing !== undefined && !isTooBig(listing) && this.f.listingFresh(listing.listedAt)) && this.worthListingFor(listing)) {
-      await this.list(dir, { maxNames: listing === undefined || isTooBig(listing) ? LIST_PAGE : RELIST_FOR_LOOKUP_MAX_NAMES, forLookup: true });
-      const answer = this.answerFromCache(path);
+    const listing = this.dirs.get(dir);
+    let listed = listing && !isTooBig(listing) ? kindIn(listing, name) : undefined;
+    let listedNow = listed !== undefined && this.f.listingFresh((listing as Listing).listedAt);
+    if (!listedNow && this.worthListingFor(listing)) {
+      const names = await this.list(dir, { maxNames: listing === undefined || isTooBig(listing) ? LIST_PAGE : RELIST_FOR_LOOKUP_MAX_NAMES, forLookup: true });
+      const answer = this.answerFromCache(path); // the listing may have confirmed the entry
       if (answer !== undefined) return answer;
-      listing = this.dirs.get(dir);
-      justListed = true;
-    }
-    const listed = listing !== undefined && !isTooBig(listing) ? kindIn(listing, name) : undefined;
-    const listedNow = listed !== undefined && this.f.listingFresh((listing as Listing).listedAt);
-    // Absent from the listing this lookup asked for: missing (an older one may be asked again).
-    if (listed === 'absent' && justListed) {
-      this.cache.setMissing(path, (listing as Listing).listedAt);
-      return 'missing';
+      listed = names.dirs.includes(name) ? 'dir' : names.files.includes(name) ? 'file' : names.complete ? 'absent' : undefined;
+      listedNow = listed !== undefined;
+      // Absent from the listing this lookup asked for: missing. (Absent from an older one, it
+      // is asked for, where the window allows no trust in absences: -e.)
+      if (listed === 'absent') {
+        this.cache.setMissing(path, names.listedAt);
+        return 'missing';
+      }
     }
     const stale = this.cache.entry(path);
     const kind = listed === 'file' || listed === 'dir' ? listed : stale ? (stale.kind === 'dir' ? 'dir' : 'file') : undefined;
@@ -426,7 +427,7 @@ export class Namespace {
       this.dirs.setTooBig(dir, listedAt);
     }
     this.forgetMissing(dir, uniqueNames(names));
-    return { ...names, complete: !more };
+    return { ...names, complete: !more, listedAt };
   }
 
   /** Listings of directories below `dir` that one page of keys covered completely. */

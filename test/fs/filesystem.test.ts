@@ -15,6 +15,7 @@ import { Freshness } from '../../src/fs/freshness.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../src/fs/attributes.js';
 import { TestBucket } from '../helpers/s3.js';
 import { storeClient } from '../helpers/store-client.js';
+import { readAt, writeAt } from '../helpers/fs-io.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -32,17 +33,6 @@ function fsError(errno: Errno) {
     assert.equal(err.errno, errno);
     return true;
   };
-}
-
-async function writeAt(fs: Filesystem, fh: number, data: Buffer | string, position: number): Promise<void> {
-  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  assert.equal(await fs.write(fh, buf, buf.length, position), buf.length);
-}
-
-async function readAt(fs: Filesystem, fh: number, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  const n = await fs.read(fh, buf, length, position);
-  return buf.subarray(0, n);
 }
 
 /** Runs `fn` over `items` with at most `n` running at once. */

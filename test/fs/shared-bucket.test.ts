@@ -22,6 +22,7 @@ import { S_IFMT, S_IFREG } from '../../src/fs/attributes.js';
 import { CountingProxy } from '../../scripts/lib/s3-proxy.js';
 import { TestBucket } from '../helpers/s3.js';
 import { storeClient } from '../helpers/store-client.js';
+import { readAt, writeAt } from '../helpers/fs-io.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 
 const O_RDONLY = 0;
@@ -37,17 +38,6 @@ function fsError(errno: Errno) {
     assert.equal(errnoOf(err), errno, `expected ${errno}, got ${String(err)}`);
     return true;
   };
-}
-
-async function writeAt(fs: Filesystem, fh: number, data: Buffer | string, position: number): Promise<void> {
-  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  assert.equal(await fs.write(fh, buf, buf.length, position), buf.length);
-}
-
-async function readAt(fs: Filesystem, fh: number, length: number, position: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  const n = await fs.read(fh, buf, length, position);
-  return buf.subarray(0, n);
 }
 
 /** A logger whose lines the test can read. */
