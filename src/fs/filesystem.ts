@@ -175,7 +175,9 @@ export class Filesystem {
     const of = new OpenFile(path, key, stat, undefined, new FileData(key, null, this.dataEnv));
     const replaced = this.files.put(of);
     // The kernel creates only where it found no name: a state still there is gone for it.
-    if (replaced) void this.retire(replaced);
+    if (replaced) {
+      this.retire(replaced).catch((err: unknown) => this.log.warn({ path, err: String(err) }, 'could not drop the state a create replaced'));
+    }
     this.ns.forget(path);
     this.ns.added(path, 'file');
     return this.files.addHandle(of);

@@ -71,7 +71,13 @@ export class Renames {
     const below = this.s.files.below(from);
     for (const of of below) await this.s.writer.flush(of); // objects must hold the latest data first
     const fromPrefix = this.s.keys.dirPrefix(from);
-    const move = await moveTree(this.s.store, fromPrefix, toPrefix, MOVE_CONCURRENCY, (a, b) => copyObject(this.s.store, a, b).then(() => undefined));
+    // The copies' ETags of the open files' objects: their reads ask for their version by it.
+    const openKeys = new Set(below.map((of) => toPrefix + of.key.slice(fromPrefix.length)));
+    const copied = new Map<string, string>();
+    const move = await moveTree(this.s.store, fromPrefix, toPrefix, MOVE_CONCURRENCY, async (a, b) => {
+      const etag = await copyObject(this.s.store, a, b);
+      if (openKeys.has(b)) copied.set(b, etag);
+    });
     // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
     const markerNeeded = move.moved === 0 && !move.hadMarker && !target?.hasMarker;
     if (markerNeeded) {
@@ -80,6 +86,8 @@ export class Renames {
     for (const of of below) {
       const moved = to + of.path.slice(from.length);
       this.s.files.move(of, moved, this.s.keys.fileKey(moved));
+      const etag = copied.get(of.key);
+      if (etag) of.data.etag = etag;
       await this.s.writer.moved(of);
     }
     this.s.files.forgetRecentUnder(fromPrefix, toPrefix);
