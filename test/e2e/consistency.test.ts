@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CopyObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
@@ -160,6 +160,45 @@ describe('what a mount shows of changes by other clients (docs/consistency.md)',
       });
     });
   }
+
+  test('ls -l within the window sends no request; after it, one LIST and a HEAD only for the names new or changed', async () => {
+    // A mount of its own with a 3 s window, so that "within the window" holds on a slow machine;
+    // its requests are read from the status report (SIGUSR1).
+    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+    await Promise.all(names.map((n) => bucket.put(`lsl/${n}`, `content of ${n}`)));
+    await sleep(1100); // a HEAD in the second of an object's write cannot vouch for it later
+    const m = await TestMount.start(bucket.name, 'cons-lsl', ['--metadata-ttl=3']);
+    try {
+      const statusFile = path.join(m.work.logdir, 'qsfs.status');
+      const requests = async (): Promise<Record<string, number>> => {
+        await fsp.rm(statusFile, { force: true });
+        process.kill(m.pid, 'SIGUSR1');
+        for (let i = 0; i < 50 && !existsSync(statusFile); i++) await sleep(100);
+        const ops = /requests: .*\((.*)\)/.exec(await fsp.readFile(statusFile, 'utf8'))?.[1] ?? '';
+        return Object.fromEntries(ops.split(', ').filter(Boolean).map((o) => { const [op, n] = o.split(' '); return [op!, Number(n)]; }));
+      };
+      const since = (before: Record<string, number>, after: Record<string, number>): Record<string, number> => Object.fromEntries(
+        Object.entries(after).map(([op, n]) => [op, n - (before[op] ?? 0)]).filter(([, n]) => (n as number) > 0));
+      const lsl = (): Promise<string> => sh(`ls -l --time-style=+%s ${q(m.p('lsl'))}`);
+      const first = await lsl();
+      const cold = await requests();
+      assert.equal(await lsl(), first);
+      assert.deepEqual(since(cold, await requests()), {}, 'ls -l again within the window: no request');
+      await sleep(3200);
+      await bucket.put('lsl/f07', 'new content of f07, longer');
+      await bucket.put('lsl/f40', 'a new file');
+      const before = await requests();
+      const after = await lsl();
+      const cost = since(before, await requests());
+      assert.ok(after.includes(' f40') && / 26 \d+ f07/.test(after), after);
+      assert.equal(cost['HeadObject'], 2, `HEADs of f07 and f40 only: ${JSON.stringify(cost)}`);
+      // The LIST of lsl/, and one of the root for the kernel's look at lsl itself.
+      assert.ok((cost['ListObjectsV2'] ?? 0) >= 1 && (cost['ListObjectsV2'] ?? 0) <= 2, JSON.stringify(cost));
+      assert.deepEqual(Object.keys(cost).sort(), ['HeadObject', 'ListObjectsV2'], JSON.stringify(cost));
+    } finally {
+      await m.stop();
+    }
+  });
 
   test('no torn reads: cat right after another client replaces a file prints one version whole, or fails', async (t) => {
     let latest = 'the first version';
