@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CopyObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
@@ -169,12 +169,8 @@ describe('what a mount shows of changes by other clients (docs/consistency.md)',
     await sleep(1100); // a HEAD in the second of an object's write cannot vouch for it later
     const m = await TestMount.start(bucket.name, 'cons-lsl', ['--metadata-ttl=3']);
     try {
-      const statusFile = path.join(m.work.logdir, 'qsfs.status');
       const requests = async (): Promise<Record<string, number>> => {
-        await fsp.rm(statusFile, { force: true });
-        process.kill(m.pid, 'SIGUSR1');
-        for (let i = 0; i < 50 && !existsSync(statusFile); i++) await sleep(100);
-        const ops = /requests: .*\((.*)\)/.exec(await fsp.readFile(statusFile, 'utf8'))?.[1] ?? '';
+        const ops = /requests: .*\((.*)\)/.exec(await m.status())?.[1] ?? '';
         return Object.fromEntries(ops.split(', ').filter(Boolean).map((o) => { const [op, n] = o.split(' '); return [op!, Number(n)]; }));
       };
       const since = (before: Record<string, number>, after: Record<string, number>): Record<string, number> => Object.fromEntries(

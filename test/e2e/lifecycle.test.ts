@@ -197,10 +197,7 @@ describe('daemon lifecycle', () => {
     try {
       await withTimeout(writer.written, 60_000, 'writing');
       await sh(`ls -l ${q(m.path)} > /dev/null`);
-      process.kill(m.pid, 'SIGUSR1');
-      const file = path.join(m.work.logdir, 'qsfs.status');
-      for (let i = 0; i < 50 && !existsSync(file); i++) await sleep(100);
-      const status = await fsp.readFile(file, 'utf8');
+      const status = await m.status();
       const lines = status.trim().split('\n');
       assert.ok(lines.length <= 24, `one screen: ${lines.length} lines`);
       assert.match(status, new RegExp(`mount: +${bucket.name} on ${m.path} via http://127\\.0\\.0\\.1:\\d+`));
@@ -225,12 +222,8 @@ describe('daemon lifecycle', () => {
     try {
       const files = Array.from({ length: 16 }, (_, i) => m.p(`t${i}.bin`));
       await sh(files.map((f) => `head -c ${4 * MiB} /dev/urandom > ${q(f)} &`).join(' ') + ' wait');
-      const statusFile = path.join(m.work.logdir, 'qsfs.status');
       const threadStates = async (): Promise<number> => {
-        await fsp.rm(statusFile, { force: true });
-        process.kill(m.pid, 'SIGUSR1');
-        for (let i = 0; i < 50 && !existsSync(statusFile); i++) await sleep(100);
-        const line = /fuse: +(\d+) thread state\(s\)/.exec(await fsp.readFile(statusFile, 'utf8'));
+        const line = /fuse: +(\d+) thread state\(s\)/.exec(await m.status());
         assert.ok(line, 'the status has a fuse line');
         return Number(line[1]);
       };

@@ -63,6 +63,19 @@ export class TestMount {
     return path.join(this.work.mountpoint, ...parts);
   }
 
+  /** The daemon's one-screen status (SIGUSR1 writes it next to the log). */
+  async status(): Promise<string> {
+    const file = path.join(this.work.logdir, 'qsfs.status');
+    await fsp.rm(file, { force: true });
+    process.kill(this.pid, 'SIGUSR1');
+    for (let i = 0; i < 50; i++) {
+      const text = await fsp.readFile(file, 'utf8').catch(() => '');
+      if (text !== '') return text;
+      await sleep(100);
+    }
+    throw new Error(`no status from the daemon of ${this.path} after SIGUSR1`);
+  }
+
   async log(): Promise<string> {
     return fsp.readFile(path.join(this.work.logdir, 'qsfs.log'), 'utf8').catch(() => '');
   }
