@@ -398,6 +398,7 @@ export class Namespace {
     if (!scope.forLookup) {
       const first = await this.store.listPage(prefix, undefined, undefined, LIST_PAGE);
       this.confirmListed(dir, prefix, first.objects, [], listedAt);
+      this.confirmImplicit(dir, prefix, first.objects, [], listedAt);
       const firstKeys = first.objects.map((o) => o.key);
       const tree = splitTreePage(prefix, firstKeys, first.continuationToken !== undefined, onInvalid);
       this.keepSubdirectoryListings(dir, prefix, tree.complete, listedAt);
@@ -406,8 +407,10 @@ export class Namespace {
       startAfter = more ? firstKeys[firstKeys.length - 1] : undefined;
     }
     while (more && names.files.length + names.dirs.length < scope.maxNames) {
+      const fromStart = token === undefined && startAfter === undefined;
       const page = await this.store.listPage(prefix, '/', token, LIST_PAGE, startAfter);
       this.confirmListed(dir, prefix, page.objects, page.prefixes, listedAt);
+      if (fromStart) this.confirmImplicit(dir, prefix, page.objects, page.prefixes, listedAt);
       splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, onInvalid, names);
       token = page.continuationToken;
       startAfter = undefined;
@@ -445,8 +448,8 @@ export class Namespace {
   /**
    * Cached entries that a listing of `dir` (taken at `at`) shows unchanged are confirmed as of
    * then; those it shows changed are dropped, to be asked for again. A page without a delimiter
-   * shows keys deeper down too: their entries are confirmed the same way. Directory markers
-   * confirm their directory; a common prefix confirms an implicit directory (it has no more).
+   * shows keys deeper down too: their entries are confirmed the same way. A directory is
+   * confirmed by its marker object (the first key of its own listing, or on such a page).
    */
   private confirmListed(dir: string, prefix: string, objects: readonly ListedObject[], prefixes: readonly string[], at: number): void {
     for (const o of objects) {
@@ -455,12 +458,23 @@ export class Namespace {
       if (rel === '') this.confirm(dir, o, at);
       else this.confirm(joinPath(dir, rel.endsWith('/') ? rel.slice(0, -1) : rel), o, at, rel.endsWith('/'));
     }
+    // A common prefix says a directory exists, not what its attributes are (a marker another
+    // client added to it would not show): it confirms nothing, and ends a negative entry.
     for (const p of prefixes) {
       const path = joinPath(dir, p.slice(prefix.length, -1));
-      const v = this.cache.peek(path);
-      if (v?.kind === 'missing') this.cache.delete(path);
-      else if (v?.kind === 'dir' && !v.hasMarker) v.confirmedAt = Math.max(v.confirmedAt, at);
+      if (this.cache.peek(path)?.kind === 'missing') this.cache.delete(path);
     }
+  }
+
+  /**
+   * The first page of a directory's own listing: a marker would be its first key (`d/` sorts
+   * before everything under it), so keys without one there confirm a directory known to have
+   * no marker.
+   */
+  private confirmImplicit(dir: string, prefix: string, objects: readonly ListedObject[], prefixes: readonly string[], at: number): void {
+    const v = this.cache.peek(dir);
+    if (v?.kind !== 'dir' || v.hasMarker || v.confirmedAt > at) return;
+    if (objects[0]?.key !== prefix && (objects.length > 0 || prefixes.length > 0)) v.confirmedAt = at;
   }
 
   private confirm(path: string, o: ListedObject, at: number, isMarker = o.key.endsWith('/')): void {

@@ -39,6 +39,12 @@ export class OpenFiles implements OpenFilesView {
     let opening = this.opening.get(path);
     if (!opening) {
       opening = make().then((of) => {
+        // A create of the path while the open ran: that is the state there now, to share.
+        const there = this.byPath.get(path);
+        if (there) {
+          of.data.discard();
+          return there;
+        }
         this.byPath.set(path, of);
         return of;
       }).finally(() => this.opening.delete(path));
