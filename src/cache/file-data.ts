@@ -458,15 +458,17 @@ export class FileData implements PageOwner<Page> {
   async write(buf: Buffer, length: number, position: number): Promise<void> {
     const end = position + length;
     // A page partly overwritten keeps the rest of its object bytes: those are fetched first, and
-    // the page is pinned so that making room below cannot drop it before it is written.
+    // the page is pinned so that making room below cannot drop it before it is written. A page
+    // cached already is pinned at once: the fetch of the write's other page lets the budget make
+    // room, and a clean page dropped then would come back as zeros under the write.
     const pinned: Page[] = [];
-    for (const index of new Set([pageOf(position), pageOf(end - 1)])) {
-      if (!this.needsFetchBeforeWrite(index, position, end)) continue;
-      const page = await this.ensurePage(index);
-      page.pins++;
-      pinned.push(page);
-    }
     try {
+      for (const index of new Set([pageOf(position), pageOf(end - 1)])) {
+        const page = this.needsFetchBeforeWrite(index, position, end) ? await this.ensurePage(index) : this.pages.get(index);
+        if (!page) continue;
+        page.pins++;
+        pinned.push(page);
+      }
       this.env.budget.trim(); // may spill pages to disk; ENOSPC reaches this writer
       this.writeNow(buf, length, position);
     } finally {
