@@ -62,7 +62,6 @@ export class KeyWriter {
     try {
       stored = await this.s.uploader.store(of, options, expected);
     } catch (err) {
-      of.uploadFailed = true;
       this.s.log.error({ path: of.path, key: of.key, size, spilled: of.data.spillPath, err: String(err) }, 'upload failed; the data stays in the cache');
       throw err;
     }
@@ -77,7 +76,6 @@ export class KeyWriter {
     of.writes = 0;
     of.largestWrite = 0;
     of.isNew = false;
-    of.uploadFailed = false;
     this.s.onStored(of, stored.etag, size, options);
   }
 

@@ -397,8 +397,7 @@ export class Namespace {
     let more = true;
     if (!scope.forLookup) {
       const first = await this.store.listPage(prefix, undefined, undefined, LIST_PAGE);
-      this.confirmListed(dir, prefix, first.objects, [], listedAt);
-      this.confirmImplicit(dir, prefix, first.objects, [], listedAt);
+      this.confirmListed(dir, prefix, first, listedAt, true);
       const firstKeys = first.objects.map((o) => o.key);
       const tree = splitTreePage(prefix, firstKeys, first.continuationToken !== undefined, onInvalid);
       this.keepSubdirectoryListings(dir, prefix, tree.complete, listedAt);
@@ -407,10 +406,9 @@ export class Namespace {
       startAfter = more ? firstKeys[firstKeys.length - 1] : undefined;
     }
     while (more && names.files.length + names.dirs.length < scope.maxNames) {
-      const fromStart = token === undefined && startAfter === undefined;
+      const firstPage = token === undefined && startAfter === undefined;
       const page = await this.store.listPage(prefix, '/', token, LIST_PAGE, startAfter);
-      this.confirmListed(dir, prefix, page.objects, page.prefixes, listedAt);
-      if (fromStart) this.confirmImplicit(dir, prefix, page.objects, page.prefixes, listedAt);
+      this.confirmListed(dir, prefix, page, listedAt, firstPage);
       splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, onInvalid, names);
       token = page.continuationToken;
       startAfter = undefined;
@@ -418,19 +416,25 @@ export class Namespace {
     }
     this.reportShadowedFiles(prefix, names);
     // This mount's own changes while the listing ran: its pages may predate them.
-    const gone = (n: string, kind: 'file' | 'dir'): boolean => [kind, 'both'].includes(flight.removed.get(n) ?? '');
-    names.files = names.files.filter((n) => !gone(n, 'file'));
-    names.dirs = names.dirs.filter((n) => !gone(n, 'dir'));
+    if (flight.removed.size > 0) {
+      names.files = names.files.filter((n) => flight.removed.get(n) !== 'file' && flight.removed.get(n) !== 'both');
+      names.dirs = names.dirs.filter((n) => flight.removed.get(n) !== 'dir' && flight.removed.get(n) !== 'both');
+    }
     for (const [name, kind] of flight.added) (kind === 'file' ? names.files : names.dirs).push(name);
     names.files.push(...this.open.pendingNamesIn(dir));
     if (!more) {
-      const before = this.dirs.get(dir);
-      this.dirs.set(dir, names.files, names.dirs, listedAt, before && !isTooBig(before) ? before.madeAt : undefined);
+      this.dirs.set(dir, names.files, names.dirs, listedAt, this.madeAt(dir));
     } else if (scope.forLookup) {
       this.dirs.setTooBig(dir, listedAt);
     }
     this.forgetMissing(dir, uniqueNames(names));
     return { ...names, complete: !more, listedAt };
+  }
+
+  /** When this mount made `dir`, as its listing says (a listing taken again keeps it). */
+  private madeAt(dir: string): number | undefined {
+    const l = this.dirs.get(dir);
+    return l && !isTooBig(l) ? l.madeAt : undefined;
   }
 
   /** Listings of directories below `dir` that one page of keys covered completely. */
@@ -439,42 +443,32 @@ export class Namespace {
       const sub = joinPath(dir, rel.slice(0, -1));
       this.reportShadowedFiles(prefix + rel, names);
       names.files.push(...this.open.pendingNamesIn(sub));
-      const before = this.dirs.get(sub);
-      this.dirs.set(sub, names.files, names.dirs, listedAt, before && !isTooBig(before) ? before.madeAt : undefined);
+      this.dirs.set(sub, names.files, names.dirs, listedAt, this.madeAt(sub));
       this.forgetMissing(sub, uniqueNames(names));
     }
   }
 
   /**
-   * Cached entries that a listing of `dir` (taken at `at`) shows unchanged are confirmed as of
-   * then; those it shows changed are dropped, to be asked for again. A page without a delimiter
-   * shows keys deeper down too: their entries are confirmed the same way. A directory is
-   * confirmed by its marker object (the first key of its own listing, or on such a page).
+   * Cached entries that a page of a listing of `dir` (taken at `at`) shows unchanged are
+   * confirmed as of then; those it shows changed are dropped, to be asked for again. A page
+   * without a delimiter shows keys deeper down too: their entries are confirmed the same way. A
+   * directory is confirmed by its own listing: by its marker, which is the first key of its
+   * first page (`d/` sorts before everything under it), or, for one known to have no marker, by
+   * a first page with keys and no marker. (A common prefix in its parent's listing says that it
+   * exists, not what its attributes are: a marker another client added would not show.)
    */
-  private confirmListed(dir: string, prefix: string, objects: readonly ListedObject[], prefixes: readonly string[], at: number): void {
-    for (const o of objects) {
+  private confirmListed(dir: string, prefix: string, page: { objects: readonly ListedObject[]; prefixes: readonly string[] }, at: number, firstPage: boolean): void {
+    for (const o of page.objects) {
       if (!o.key.startsWith(prefix)) continue;
       const rel = o.key.slice(prefix.length);
       if (rel === '') this.confirm(dir, o, at);
       else this.confirm(joinPath(dir, rel.endsWith('/') ? rel.slice(0, -1) : rel), o, at, rel.endsWith('/'));
     }
-    // A common prefix says a directory exists, not what its attributes are (a marker another
-    // client added to it would not show): it confirms nothing, and ends a negative entry.
-    for (const p of prefixes) {
-      const path = joinPath(dir, p.slice(prefix.length, -1));
-      if (this.cache.peek(path)?.kind === 'missing') this.cache.delete(path);
-    }
-  }
-
-  /**
-   * The first page of a directory's own listing: a marker would be its first key (`d/` sorts
-   * before everything under it), so keys without one there confirm a directory known to have
-   * no marker.
-   */
-  private confirmImplicit(dir: string, prefix: string, objects: readonly ListedObject[], prefixes: readonly string[], at: number): void {
     const v = this.cache.peek(dir);
-    if (v?.kind !== 'dir' || v.hasMarker || v.confirmedAt > at) return;
-    if (objects[0]?.key !== prefix && (objects.length > 0 || prefixes.length > 0)) v.confirmedAt = at;
+    if (firstPage && v?.kind === 'dir' && !v.hasMarker && v.confirmedAt <= at
+      && page.objects[0]?.key !== prefix && (page.objects.length > 0 || page.prefixes.length > 0)) {
+      v.confirmedAt = at;
+    }
   }
 
   private confirm(path: string, o: ListedObject, at: number, isMarker = o.key.endsWith('/')): void {

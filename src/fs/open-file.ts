@@ -24,8 +24,6 @@ export class OpenFile implements UploadTarget {
   unlinked = false;
   /** The upload in progress: flushes arriving meanwhile wait for it, or join the next one. */
   uploading: RunningUpload | null = null;
-  /** The last upload failed: the state stays after the last close, its data kept for the next flush. */
-  uploadFailed = false;
   /** A multipart upload of it under way (transfer/uploader.ts). */
   multipart: MultipartSession | null = null;
   /** Write requests and their largest size since the last upload (logged: FUSE request sizes matter). */
