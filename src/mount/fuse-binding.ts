@@ -1,12 +1,45 @@
-// Points fuse-native at the addon scripts/build-native.mjs built from its source with our fixes
-// (its prebuild passes the access time as the modification time to utimens, and libfuse drops
-// calls that set only one of the times). Imported before
-// fuse-native: node-gyp-build reads FUSE_NATIVE_PREBUILD when fuse-native loads its binding.
+// Points fuse-native's JavaScript at qsfs's own addon (native/fuse3-addon.c, built by
+// scripts/build-native.mjs): fuse-native's N-API interface on libfuse 3. Imported before
+// fuse-native, whose node-gyp-build reads FUSE_NATIVE_PREBUILD when it loads its binding. The
+// package's own prebuild (libfuse 2.9) is never used: qsfs relies on what only ours gives
+// (the caller of each operation, readdirplus, 1 MiB requests).
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const built = fileURLToPath(new URL('../native/fuse-native', import.meta.url));
+const addonPath = `${built}/build/Release/fuse.node`;
 
-/** Whether the fixed addon is in use; without it mtimes set through utimens are wrong or lost. */
-export const fixedBinding = existsSync(`${built}/build/Release/fuse.node`);
-if (fixedBinding && process.env['FUSE_NATIVE_PREBUILD'] === undefined) process.env['FUSE_NATIVE_PREBUILD'] = built;
+if (!existsSync(addonPath)) {
+  throw new Error(`qsfs's FUSE addon is not built (${addonPath}): run npm run build (needs libfuse3-dev)`);
+}
+process.env['FUSE_NATIVE_PREBUILD'] = built;
+
+/** What the addon gives beyond fuse-native's interface. */
+interface AddonExtras {
+  /** uid, gid, pid, umask of the caller of the operation being dispatched (valid synchronously). */
+  caller: Buffer;
+  fuse_native_libfuse_version(): number;
+}
+
+// The same module instance fuse-native loads (Node caches addons by path).
+const addon = createRequire(import.meta.url)(addonPath) as AddonExtras;
+const callerWords = new Uint32Array(addon.caller.buffer, addon.caller.byteOffset, 4);
+
+/** Who asked for the operation now being handled. */
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+/** The caller of the FUSE operation whose handler runs now: read it before the first await. */
+export function currentCaller(): Caller {
+  return { uid: callerWords[0]!, gid: callerWords[1]!, pid: callerWords[2]! };
+}
+
+/** The libfuse version the addon runs against, as "3.14". */
+export function libfuseVersion(): string {
+  const v = addon.fuse_native_libfuse_version();
+  return `${Math.floor(v / 100)}.${v % 100}`;
+}

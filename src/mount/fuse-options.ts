@@ -3,6 +3,13 @@
 /** fstab/mount(8) words that are not libfuse options: understood elsewhere, dropped here. */
 const MOUNT_ONLY_WORDS = new Set(['_netdev', 'noauto', 'auto', 'user', 'users', 'nouser', 'nofail', 'defaults', 'owner', 'group', 'comment']);
 
+/**
+ * libfuse 2 options that libfuse 3 rejects, for fstab lines and scripts written for the old
+ * qsfs: what they asked for is what qsfs now always does (big_writes: 1 MiB requests;
+ * hard_remove: set in init; nonempty: libfuse 3 mounts over a non-empty directory).
+ */
+export const LIBFUSE2_ONLY_WORDS = new Set(['big_writes', 'large_read', 'hard_remove', 'nonempty']);
+
 export interface FuseOptionSettings {
   bucket: string;
   userOptions: string[];
@@ -15,21 +22,17 @@ export function buildFuseOptions(s: FuseOptionSettings): string[] {
   const opts = [
     `fsname=qsfs:${s.bucket}`,
     'subtype=qsfs',
-    // libfuse 2.9 sends 4 KiB writes unless asked; the kernel caps big_writes at 128 KiB.
-    'big_writes',
+    // Requests of up to 1 MiB (the kernel's default limit of 256 pages).
     'max_write=1048576',
-    'max_read=1048576',
-    // qsfs itself keeps the data of a file removed while open; libfuse's rename to
-    // .fuse_hidden* would turn every such unlink into a server-side copy.
-    'hard_remove',
   ];
   if (s.fusedbg) opts.push('debug');
   for (const o of s.userOptions) {
     if (o === '' || MOUNT_ONLY_WORDS.has(o) || o.startsWith('x-') || o.startsWith('comment=') || o.startsWith('user=')) continue;
+    if (LIBFUSE2_ONLY_WORDS.has(o)) continue;
     if (!opts.includes(o)) opts.push(o);
   }
-  // Other users may enter: the kernel holds them to the mode bits and owners we report (qsfs
-  // cannot check itself: fuse-native does not tell an operation who asked).
+  // Other users may enter: the kernel holds them to the mode bits and owners we report (the
+  // same rules Linux filesystems follow; new files belong to their caller).
   if ((opts.includes('allow_other') || opts.includes('allow_root')) && !opts.includes('default_permissions')) {
     opts.push('default_permissions');
   }

@@ -1,7 +1,7 @@
 // fuse-native lifecycle: mount, notice when the kernel detaches us (fusermount -u, umount),
 // shut down cleanly on that or on a signal, and report status on SIGUSR1.
 import { promises as fsp } from 'node:fs';
-import { fixedBinding } from './fuse-binding.js'; // before fuse-native: it chooses the addon
+import { libfuseVersion } from './fuse-binding.js'; // before fuse-native: it chooses the addon
 import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import { mountedPaths } from './mountpoint.js';
@@ -64,7 +64,7 @@ const IDLE_GRACE_MS = 30_000;
 /**
  * The kernel's read-ahead for this mount. Its default, 128 KiB, makes one large read(2) reach
  * us as a ramp of 128 KiB windows, each waiting for the last; at 1 MiB the kernel sends the
- * pieces of a read up to 1 MiB at once and they share one GET. libfuse 2 cannot raise it
+ * pieces of a read up to 1 MiB at once and they share one GET. FUSE cannot raise it
  * (max_readahead only lowers it), so as root we set the mount's BDI through sysfs.
  */
 const KERNEL_READAHEAD_KB = 1024;
@@ -106,8 +106,7 @@ export class MountedFilesystem {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())));
     this.fuse = fuse;
     const fuseLoop = process.env['QSFS_FUSE_SINGLE_THREAD'] ? 'single-threaded' : 'multithreaded';
-    this.log.info({ mountpoint: this.s.mountpoint, fuseOptions: this.s.fuseOptions, fuseLoop }, 'mounted');
-    if (!fixedBinding) this.log.warn('fuse-native runs its prebuilt addon, which loses the mtime of utimens (touch -d, cp -a, tar): run npm run build');
+    this.log.info({ mountpoint: this.s.mountpoint, fuseOptions: this.s.fuseOptions, fuseLoop, libfuse: libfuseVersion() }, 'mounted');
     await this.raiseReadahead();
     this.watchForUnmount();
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

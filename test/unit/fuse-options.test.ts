@@ -12,21 +12,19 @@ function assertNoDuplicates(opts: string[]): void {
 }
 
 describe('buildFuseOptions', () => {
-  test('always: fsname, subtype, big_writes, max_write', () => {
+  test('always: fsname, subtype, max_write (1 MiB requests)', () => {
     const opts = build([]);
     assert.ok(opts.includes('fsname=qsfs:mybucket'));
     assert.ok(opts.includes('subtype=qsfs'));
-    assert.ok(opts.includes('big_writes'));
-    assert.ok(opts.some((o) => /^max_write=\d+$/.test(o)));
-    assert.ok(opts.includes('hard_remove'));
+    assert.ok(opts.includes('max_write=1048576'));
     assert.ok(!opts.includes('debug'));
     assertNoDuplicates(opts);
   });
 
-  test('big_writes and max_write are there whatever the user passes', () => {
-    const opts = build(['ro', 'allow_other', 'big_writes']);
-    assert.ok(opts.includes('big_writes'));
-    assert.ok(opts.some((o) => o.startsWith('max_write=')));
+  test('libfuse 2 options that libfuse 3 rejects are dropped (old fstab lines keep mounting)', () => {
+    const opts = build(['ro', 'allow_other', 'big_writes', 'nonempty', 'hard_remove', 'large_read']);
+    for (const w of ['big_writes', 'nonempty', 'hard_remove', 'large_read']) assert.ok(!opts.includes(w), `${w} in ${opts.join(',')}`);
+    assert.ok(opts.includes('ro') && opts.includes('allow_other'));
     assertNoDuplicates(opts);
   });
 

@@ -1,0 +1,1102 @@
+// qsfs's FUSE addon: fuse-native's N-API interface (the one its index.js drives, unchanged)
+// implemented on libfuse 3's high-level API instead of libfuse 2.9.
+//
+// Derived from fuse-native 2.2.6 (MIT, Mathias Buus and contributors), whose structure it keeps:
+// every libfuse worker thread hands its request to the JS thread through a uv_async handle of its
+// own and waits on a semaphore for the answer. What differs, and why:
+//   - libfuse 3 signatures (getattr/chmod/chown/truncate/utimens take the file handle, rename
+//     takes flags, readdir takes flags and fills entries with attributes for readdirplus);
+//   - the caller of every operation (uid, gid, pid, umask) is published in `caller` before the
+//     JS handler runs, so src/fs can give new files to the user who made them;
+//   - readdir entries that come with attributes are handed to the kernel as readdirplus entries
+//     (no LOOKUP per name afterwards);
+//   - getxattr/listxattr of names no object can store (security.*, system.*: the kernel asks for
+//     security.capability before every write) are answered here without a trip into JS;
+//   - the multithreaded loop runs up to QSFS_FUSE_MAX_THREADS workers (libfuse's default is
+//     10), and the kernel may keep QSFS_FUSE_MAX_BACKGROUND read-ahead requests in flight;
+//   - the fixes our libfuse 2 build carried: utimens gets the modification time (fuse-native
+//     passed the access time twice), UTIME_OMIT and UTIME_NOW come through as distinct values,
+//     QSFS_FUSE_SINGLE_THREAD selects libfuse's single-threaded loop (qsfs -s), and the state of
+//     an exited worker thread is kept for the next one instead of leaking a uv_async handle.
+#define FUSE_USE_VERSION 312
+
+#include <uv.h>
+#include <node_api.h>
+#include <napi-macros.h>
+
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <assert.h>
+#include <errno.h>
+
+#include <fuse.h>
+#include <fuse_opt.h>
+#include <fuse_common.h>
+#include <fuse_lowlevel.h>
+
+#include <unistd.h>
+#include <sys/wait.h>
+#include <pthread.h>
+
+#if FUSE_MAJOR_VERSION != 3 || FUSE_MINOR_VERSION < 12
+#error "qsfs needs libfuse 3.12 or newer (Debian 12: apt-get install libfuse3-dev fuse3)"
+#endif
+
+napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
+
+#define FUSE_NATIVE_CALLBACK(fn, blk)\
+  napi_env env = ft->env;\
+  napi_handle_scope scope;\
+  napi_open_handle_scope(env, &scope);\
+  napi_value ctx;\
+  napi_get_reference_value(env, ft->ctx, &ctx);\
+  napi_value callback;\
+  napi_get_reference_value(env, fn, &callback);\
+  blk\
+  napi_close_handle_scope(env, scope);
+
+// Runs on a libfuse worker thread: note who asked, wake the JS thread, wait for its answer.
+#define FUSE_NATIVE_HANDLER(name, blk)\
+  fuse_thread_locals_t *l = get_thread_locals();\
+  l->op = op_##name;\
+  l->op_fn = fuse_native_dispatch_##name;\
+  note_caller(l);\
+  blk\
+  uv_async_send(&(l->async));\
+  uv_sem_wait(&(l->sem));\
+  return l->res;
+
+#define FUSE_METHOD(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk, signalBlk)\
+  static void fuse_native_dispatch_##name (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {\
+    uint32_t op = op_##name;\
+    publish_caller(l);\
+    FUSE_NATIVE_CALLBACK(ft->handlers[op], {\
+      napi_value argv[callbackArgs + 2];\
+      napi_get_reference_value(env, l->self, &(argv[0]));\
+      napi_create_uint32(env, l->op, &(argv[1]));\
+      callbackBlk\
+      NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, callbackArgs + 2, argv, NULL)\
+    })\
+  }\
+  NAPI_METHOD(fuse_native_signal_##name) {\
+    NAPI_ARGV(signalArgs + 2)\
+    NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);\
+    NAPI_ARGV_INT32(res, 1);\
+    signalBlk\
+    l->res = res;\
+    uv_sem_post(&(l->sem));\
+    return NULL;\
+  }\
+  static int fuse_native_##name signature {\
+    FUSE_NATIVE_HANDLER(name, callBlk)\
+  }
+
+#define FUSE_METHOD_VOID(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk)\
+  FUSE_METHOD(name, callbackArgs, signalArgs, signature, callBlk, callbackBlk, {})
+
+#define FUSE_UINT64_TO_INTS_ARGV(n, pos)\
+  uint32_t low##pos = n % 4294967296;\
+  uint32_t high##pos = (n - low##pos) / 4294967296;\
+  napi_create_uint32(env, low##pos, &(argv[pos]));\
+  napi_create_uint32(env, high##pos, &(argv[pos + 1]));
+
+#define FUSE_FH_ARGV(pos)\
+  napi_create_uint32(env, l->info != NULL ? l->info->fh : 0, &(argv[pos]));
+
+// Opcodes: the numbers fuse-native's index.js knows.
+
+static const uint32_t op_init = 0;
+static const uint32_t op_error = 1;
+static const uint32_t op_access = 2;
+static const uint32_t op_statfs = 3;
+static const uint32_t op_fgetattr = 4;
+static const uint32_t op_getattr = 5;
+static const uint32_t op_flush = 6;
+static const uint32_t op_fsync = 7;
+static const uint32_t op_fsyncdir = 8;
+static const uint32_t op_readdir = 9;
+static const uint32_t op_truncate = 10;
+static const uint32_t op_ftruncate = 11;
+static const uint32_t op_utimens = 12;
+static const uint32_t op_readlink = 13;
+static const uint32_t op_chown = 14;
+static const uint32_t op_chmod = 15;
+static const uint32_t op_mknod = 16;
+static const uint32_t op_setxattr = 17;
+static const uint32_t op_getxattr = 18;
+static const uint32_t op_listxattr = 19;
+static const uint32_t op_removexattr = 20;
+static const uint32_t op_open = 21;
+static const uint32_t op_opendir = 22;
+static const uint32_t op_read = 23;
+static const uint32_t op_write = 24;
+static const uint32_t op_release = 25;
+static const uint32_t op_releasedir = 26;
+static const uint32_t op_create = 27;
+static const uint32_t op_unlink = 28;
+static const uint32_t op_rename = 29;
+static const uint32_t op_link = 30;
+static const uint32_t op_symlink = 31;
+static const uint32_t op_mkdir = 32;
+static const uint32_t op_rmdir = 33;
+
+// Data structures
+
+typedef struct {
+  napi_env env;
+  pthread_t thread;
+  pthread_attr_t attr;
+  napi_ref ctx;
+  napi_ref malloc;
+
+  // Operation handlers
+  napi_ref handlers[35];
+
+  struct fuse *fuse;
+  struct fuse_conn_info_opts *conn_opts;
+  char mnt[1024];
+  char mntopts[1024];
+  int mounted;
+
+  uv_async_t async;
+  uv_mutex_t mut;
+  uv_sem_t sem;
+} fuse_thread_t;
+
+typedef struct {
+  napi_ref self;
+
+  // Opcode
+  uint32_t op;
+  void *op_fn;
+
+  // The caller (fuse_get_context on the worker thread)
+  uint32_t caller_uid;
+  uint32_t caller_gid;
+  uint32_t caller_pid;
+  uint32_t caller_umask;
+
+  // Payloads
+  const char *path;
+  const char *dest;
+  char *linkname;
+  struct fuse_file_info *info;
+  const void *buf;
+  off_t offset;
+  size_t len;
+  mode_t mode;
+  dev_t dev;
+  uid_t uid;
+  gid_t gid;
+  uint64_t atime;
+  uint64_t mtime;
+  int32_t res;
+
+  // Extended attributes
+  const char *name;
+  const char *value;
+  char *list;
+  size_t size;
+  uint32_t position;
+  int flags;
+
+  // Stat + Statfs
+  struct stat *stat;
+  struct statvfs *statvfs;
+
+  // Readdir
+  fuse_fill_dir_t readdir_filler;
+
+  // Internal bookkeeping
+  fuse_thread_t *fuse;
+  uv_sem_t sem;
+  uv_async_t async;
+
+} fuse_thread_locals_t;
+
+static pthread_key_t thread_locals_key;
+static fuse_thread_locals_t* get_thread_locals();
+
+// The caller of the operation the JS thread is running now: uid, gid, pid, umask. JS reads it
+// synchronously at the start of a handler (binding.caller, a Uint32 view of this array).
+static uint32_t current_caller[4];
+
+static void note_caller (fuse_thread_locals_t *l) {
+  struct fuse_context *c = fuse_get_context();
+  l->caller_uid = c != NULL ? c->uid : 0;
+  l->caller_gid = c != NULL ? c->gid : 0;
+  l->caller_pid = c != NULL ? c->pid : 0;
+  l->caller_umask = c != NULL ? c->umask : 0;
+}
+
+static void publish_caller (fuse_thread_locals_t *l) {
+  current_caller[0] = l->caller_uid;
+  current_caller[1] = l->caller_gid;
+  current_caller[2] = l->caller_pid;
+  current_caller[3] = l->caller_umask;
+}
+
+// Extended attribute namespaces an object can hold (QSFS_FUSE_XATTR_PREFIXES, comma-separated;
+// src/fs/xattrs.ts sets it). Other names are answered here: no attribute, no trip into JS.
+#define MAX_XATTR_PREFIXES 8
+static char xattr_prefixes[MAX_XATTR_PREFIXES][32];
+static int xattr_prefix_count = -1; // -1: every name goes to JS
+
+static void read_xattr_prefixes () {
+  const char *spec = getenv("QSFS_FUSE_XATTR_PREFIXES");
+  xattr_prefix_count = -1;
+  if (spec == NULL) return;
+  xattr_prefix_count = 0;
+  const char *p = spec;
+  while (*p != '\0' && xattr_prefix_count < MAX_XATTR_PREFIXES) {
+    const char *end = strchr(p, ',');
+    size_t n = end != NULL ? (size_t) (end - p) : strlen(p);
+    if (n > 0 && n < sizeof(xattr_prefixes[0])) {
+      memcpy(xattr_prefixes[xattr_prefix_count], p, n);
+      xattr_prefixes[xattr_prefix_count][n] = '\0';
+      xattr_prefix_count++;
+    }
+    if (end == NULL) break;
+    p = end + 1;
+  }
+}
+
+static int xattr_name_stored (const char *name) {
+  if (xattr_prefix_count < 0) return 1;
+  for (int i = 0; i < xattr_prefix_count; i++) {
+    if (strncmp(name, xattr_prefixes[i], strlen(xattr_prefixes[i])) == 0) return 1;
+  }
+  return 0;
+}
+
+static unsigned int env_uint (const char *name, unsigned int fallback, unsigned int max) {
+  const char *v = getenv(name);
+  if (v == NULL || *v == '\0') return fallback;
+  char *end;
+  unsigned long n = strtoul(v, &end, 10);
+  if (*end != '\0' || n == 0) return fallback;
+  return n > max ? max : (unsigned int) n;
+}
+
+// Helpers
+
+static uint64_t uint32s_to_uint64 (uint32_t **ints) {
+  uint64_t low = *((*ints)++);
+  uint64_t high = *((*ints)++);
+  return high * 4294967296 + low;
+}
+
+static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
+  uint64_t ms = uint32s_to_uint64(ints);
+  ts->tv_sec = ms / 1000;
+  ts->tv_nsec = (ms % 1000) * 1000000;
+}
+
+// utimens times in ms; UTIME_OMIT and UTIME_NOW as 2^53 and 2^53 + 2 (exact in a double,
+// src/fuse/operations.ts reads them).
+static uint64_t timespec_to_uint64 (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_OMIT) return 9007199254740992ULL;
+  if (ts->tv_nsec == UTIME_NOW) return 9007199254740994ULL;
+  uint64_t ms = (ts->tv_sec * 1000) + (ts->tv_nsec / 1000000);
+  return ms;
+}
+
+static void populate_stat (uint32_t *ints, struct stat* stat) {
+  stat->st_mode = *ints++;
+  stat->st_uid = *ints++;
+  stat->st_gid = *ints++;
+  stat->st_size = uint32s_to_uint64(&ints);
+  stat->st_dev = *ints++;
+  stat->st_nlink = *ints++;
+  stat->st_ino = *ints++;
+  stat->st_rdev = *ints++;
+  stat->st_blksize = *ints++;
+  stat->st_blocks = uint32s_to_uint64(&ints);
+  uint32s_to_timespec(&stat->st_atim, &ints);
+  uint32s_to_timespec(&stat->st_mtim, &ints);
+  uint32s_to_timespec(&stat->st_ctim, &ints);
+}
+
+static void populate_statvfs (uint32_t *ints, struct statvfs* statvfs) {
+  statvfs->f_bsize = *ints++;
+  statvfs->f_frsize = *ints++;
+  statvfs->f_blocks = *ints++;
+  statvfs->f_bfree = *ints++;
+  statvfs->f_bavail = *ints++;
+  statvfs->f_files = *ints++;
+  statvfs->f_ffree = *ints++;
+  statvfs->f_favail = *ints++;
+  statvfs->f_fsid = *ints++;
+  statvfs->f_flag = *ints++;
+  statvfs->f_namemax = *ints++;
+}
+
+// Methods
+
+FUSE_METHOD(statfs, 1, 1, (const char * path, struct statvfs *statvfs), {
+  l->path = path;
+  l->statvfs = statvfs;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+}, {
+  NAPI_ARGV_BUFFER_CAST(uint32_t*, ints, 2)
+  populate_statvfs(ints, l->statvfs);
+})
+
+// libfuse 3 folds fgetattr into getattr; fuse-native's JS answers both from ops.getattr.
+FUSE_METHOD(getattr, 1, 1, (const char *path, struct stat *stat, struct fuse_file_info *info), {
+  l->path = path;
+  l->stat = stat;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+}, {
+  NAPI_ARGV_BUFFER_CAST(uint32_t*, ints, 2)
+  populate_stat(ints, l->stat);
+})
+
+FUSE_METHOD_VOID(access, 2, 0, (const char *path, int mode), {
+  l->path = path;
+  l->mode = mode;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+})
+
+FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
+  l->path = path;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->info != NULL ? l->info->flags : 0, &(argv[3]));
+}, {
+  NAPI_ARGV_INT32(fd, 2)
+  if (fd != 0) {
+    l->info->fh = fd;
+  }
+})
+
+FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
+  l->path = path;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+  napi_create_uint32(env, l->info != NULL ? l->info->flags : 0, &(argv[4]));
+}, {
+  NAPI_ARGV_INT32(fd, 2)
+  if (fd != 0) {
+    l->info->fh = fd;
+  }
+})
+
+FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = mode;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+}, {
+  NAPI_ARGV_INT32(fd, 2)
+  if (fd != 0) {
+    l->info->fh = fd;
+  }
+})
+
+FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2], struct fuse_file_info *info), {
+  l->path = path;
+  l->atime = timespec_to_uint64(&tv[0]);
+  l->mtime = timespec_to_uint64(&tv[1]);
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)
+  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)
+})
+
+FUSE_METHOD_VOID(release, 2, 0, (const char *path, struct fuse_file_info *info), {
+  l->path = path;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+})
+
+FUSE_METHOD_VOID(releasedir, 2, 0, (const char *path, struct fuse_file_info *info), {
+  l->path = path;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+})
+
+FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {
+  l->path = path;
+  l->buf = buf;
+  l->len = len;
+  l->offset = offset;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+  napi_create_external_buffer(env, l->len, (char *) l->buf, NULL, NULL, &(argv[4]));
+  napi_create_uint32(env, l->len, &(argv[5]));
+  FUSE_UINT64_TO_INTS_ARGV(l->offset, 6)
+}, {
+  // argv: handler, bytes, 0, the ArrayBuffer over libfuse's memory (useless once answered)
+  assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);
+})
+
+FUSE_METHOD(write, 6, 2, (const char *path, const char *buf, size_t len, off_t offset, struct fuse_file_info *info), {
+  l->path = path;
+  l->buf = buf;
+  l->len = len;
+  l->offset = offset;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+  napi_create_external_buffer(env, l->len, (char *) l->buf, NULL, NULL, &(argv[4]));
+  napi_create_uint32(env, l->len, &(argv[5]));
+  FUSE_UINT64_TO_INTS_ARGV(l->offset, 6)
+}, {
+  assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);
+})
+
+// JS answers the whole directory at once (names, and a stat per name where it knows one: mode
+// 0 means unknown). libfuse keeps the list and serves the kernel's READDIR/READDIRPLUS pages from
+// it; entries with attributes become readdirplus entries.
+FUSE_METHOD(readdir, 1, 2, (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info, enum fuse_readdir_flags rflags), {
+  l->buf = buf;
+  l->path = path;
+  l->offset = offset;
+  l->info = info;
+  l->readdir_filler = filler;
+  l->flags = rflags;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+}, {
+  uint32_t stats_length;
+  uint32_t names_length;
+  napi_get_array_length(env, argv[3], &stats_length);
+  napi_get_array_length(env, argv[2], &names_length);
+
+  napi_value raw_names = argv[2];
+  napi_value raw_stats = argv[3];
+  int plus = (l->flags & FUSE_READDIR_PLUS) != 0 && names_length == stats_length;
+
+  NAPI_FOR_EACH(raw_names, raw_name) {
+    NAPI_UTF8(name, 1024, raw_name)
+    int err;
+    if (plus) {
+      napi_value raw_stat;
+      napi_get_element(env, raw_stats, i, &raw_stat);
+      NAPI_BUFFER_CAST(uint32_t*, stats_array, raw_stat);
+      struct stat st;
+      memset(&st, 0, sizeof(st));
+      populate_stat(stats_array, &st);
+      if (st.st_mode != 0) err = l->readdir_filler((char *) l->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+      else err = l->readdir_filler((char *) l->buf, name, NULL, 0, 0);
+    } else {
+      err = l->readdir_filler((char *) l->buf, name, NULL, 0, 0);
+    }
+    if (err == 1) {
+      break;
+    }
+  }
+})
+
+FUSE_METHOD(setxattr, 5, 1, (const char *path, const char *name, const char *value, size_t size, int flags), {
+  l->path = path;
+  l->name = name;
+  l->value = value;
+  l->size = size;
+  l->flags = flags;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->name, NAPI_AUTO_LENGTH, &(argv[3]));
+  napi_create_external_buffer(env, l->size, (char *) l->value, NULL, NULL, &(argv[4]));
+  napi_create_uint32(env, 0, &(argv[5])); // fuse-native's position argument (macOS only)
+  napi_create_uint32(env, l->flags, &(argv[6]));
+}, {
+  assert(napi_detach_arraybuffer(env, argv[2]) == napi_ok);
+})
+
+static void fuse_native_dispatch_getxattr (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft);
+
+NAPI_METHOD(fuse_native_signal_getxattr) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
+  NAPI_ARGV_INT32(res, 1);
+  assert(napi_detach_arraybuffer(env, argv[2]) == napi_ok);
+  l->res = res;
+  uv_sem_post(&(l->sem));
+  return NULL;
+}
+
+static void fuse_native_dispatch_getxattr (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {
+  uint32_t op = op_getxattr;
+  publish_caller(l);
+  FUSE_NATIVE_CALLBACK(ft->handlers[op], {
+    napi_value argv[6];
+    napi_get_reference_value(env, l->self, &(argv[0]));
+    napi_create_uint32(env, l->op, &(argv[1]));
+    napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+    napi_create_string_utf8(env, l->name, NAPI_AUTO_LENGTH, &(argv[3]));
+    napi_create_external_buffer(env, l->size, (char *) l->value, NULL, NULL, &(argv[4]));
+    napi_create_uint32(env, 0, &(argv[5]));
+    NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, 6, argv, NULL)
+  })
+}
+
+static int fuse_native_getxattr (const char *path, const char *name, char *value, size_t size) {
+  if (!xattr_name_stored(name)) return -ENODATA;
+  fuse_thread_locals_t *l = get_thread_locals();
+  l->op = op_getxattr;
+  l->op_fn = fuse_native_dispatch_getxattr;
+  note_caller(l);
+  l->path = path;
+  l->name = name;
+  l->value = value;
+  l->size = size;
+  uv_async_send(&(l->async));
+  uv_sem_wait(&(l->sem));
+  return l->res;
+}
+
+FUSE_METHOD(listxattr, 2, 1, (const char *path, char *list, size_t size), {
+  l->path = path;
+  l->list = list;
+  l->size = size;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_external_buffer(env, l->size, l->list, NULL, NULL, &(argv[3]));
+}, {
+  assert(napi_detach_arraybuffer(env, argv[2]) == napi_ok);
+})
+
+FUSE_METHOD_VOID(removexattr, 2, 0, (const char *path, const char *name), {
+  l->path = path;
+  l->name = name;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->name, NAPI_AUTO_LENGTH, &(argv[3]));
+})
+
+FUSE_METHOD_VOID(flush, 2, 0, (const char *path, struct fuse_file_info *info), {
+  l->path = path;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+})
+
+FUSE_METHOD_VOID(fsync, 3, 0, (const char *path, int datasync, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = datasync;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  FUSE_FH_ARGV(4)
+})
+
+FUSE_METHOD_VOID(fsyncdir, 3, 0, (const char *path, int datasync, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = datasync;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  FUSE_FH_ARGV(4)
+})
+
+FUSE_METHOD_VOID(truncate, 3, 0, (const char *path, off_t size), {
+  l->path = path;
+  l->offset = size;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->offset, 3)
+})
+
+FUSE_METHOD_VOID(ftruncate, 4, 0, (const char *path, off_t size, struct fuse_file_info *info), {
+  l->path = path;
+  l->offset = size;
+  l->info = info;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_FH_ARGV(3)
+  FUSE_UINT64_TO_INTS_ARGV(l->offset, 4)
+})
+
+// libfuse 3 has one truncate, with the file handle when the caller had the file open.
+static int fuse_native_truncate_any (const char *path, off_t size, struct fuse_file_info *info) {
+  if (info != NULL) return fuse_native_ftruncate(path, size, info);
+  return fuse_native_truncate(path, size);
+}
+
+FUSE_METHOD(readlink, 1, 1, (const char *path, char *linkname, size_t len), {
+  l->path = path;
+  l->linkname = linkname;
+  l->len = len;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+}, {
+  NAPI_ARGV_UTF8(linkname, l->len, 2)
+  strncpy(l->linkname, linkname, l->len);
+})
+
+FUSE_METHOD_VOID(chown, 3, 0, (const char *path, uid_t uid, gid_t gid, struct fuse_file_info *info), {
+  l->path = path;
+  l->uid = uid;
+  l->gid = gid;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->uid, &(argv[3]));
+  napi_create_uint32(env, l->gid, &(argv[4]));
+})
+
+FUSE_METHOD_VOID(chmod, 2, 0, (const char *path, mode_t mode, struct fuse_file_info *info), {
+  l->path = path;
+  l->mode = mode;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+})
+
+FUSE_METHOD_VOID(mknod, 3, 0, (const char *path, mode_t mode, dev_t dev), {
+  l->path = path;
+  l->mode = mode;
+  l->dev = dev;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->dev, &(argv[4]));
+})
+
+FUSE_METHOD_VOID(unlink, 1, 0, (const char *path), {
+  l->path = path;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+})
+
+FUSE_METHOD_VOID(rename, 2, 0, (const char *path, const char *dest), {
+  l->path = path;
+  l->dest = dest;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+})
+
+// renameat2 flags (RENAME_NOREPLACE, RENAME_EXCHANGE) cannot be kept atomically over S3:
+// EINVAL, on which mv and friends fall back to a plain rename.
+static int fuse_native_rename_flags (const char *path, const char *dest, unsigned int flags) {
+  if (flags != 0) return -EINVAL;
+  return fuse_native_rename(path, dest);
+}
+
+FUSE_METHOD_VOID(link, 2, 0, (const char *path, const char *dest), {
+  l->path = path;
+  l->dest = dest;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+})
+
+FUSE_METHOD_VOID(symlink, 2, 0, (const char *path, const char *dest), {
+  l->path = path;
+  l->dest = dest;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+})
+
+FUSE_METHOD_VOID(mkdir, 2, 0, (const char *path, mode_t mode), {
+  l->path = path;
+  l->mode = mode;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  napi_create_uint32(env, l->mode, &(argv[3]));
+})
+
+FUSE_METHOD_VOID(rmdir, 1, 0, (const char *path), {
+  l->path = path;
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+})
+
+static void fuse_native_dispatch_init (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {
+  FUSE_NATIVE_CALLBACK(ft->handlers[op_init], {
+    napi_value argv[2];
+
+    napi_get_reference_value(env, l->self, &(argv[0]));
+    napi_create_uint32(env, l->op, &(argv[1]));
+
+    NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, 2, argv, NULL);
+  })
+}
+
+NAPI_METHOD(fuse_native_signal_init) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
+  NAPI_ARGV_INT32(res, 1);
+  l->res = res;
+  uv_sem_post(&(l->sem));
+  return NULL;
+}
+
+static void * fuse_native_init (struct fuse_conn_info *conn, struct fuse_config *cfg) {
+  fuse_thread_t *ft = (fuse_thread_t *) fuse_get_context()->private_data;
+
+  // qsfs keeps the data of a file removed while open itself; libfuse's rename to .fuse_hidden*
+  // would turn every such unlink into a server-side copy.
+  cfg->hard_remove = 1;
+  cfg->use_ino = 0;
+  cfg->nullpath_ok = 0;
+
+  if (ft->conn_opts != NULL) fuse_apply_conn_info_opts(ft->conn_opts, conn);
+  // The kernel clears set-user-ID and set-group-ID bits on write, truncate and chown by a user
+  // without the right (it sends the mode change): libfuse's default asks the filesystem to.
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+#ifdef FUSE_CAP_HANDLE_KILLPRIV_V2
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV_V2;
+#endif
+  // Read-ahead and parallel readers: more requests in flight than the kernel's default 12.
+  conn->max_background = env_uint("QSFS_FUSE_MAX_BACKGROUND", 64, 65535);
+  conn->congestion_threshold = conn->max_background * 3 / 4;
+
+  fuse_thread_locals_t *l = get_thread_locals();
+
+  l->op = op_init;
+  l->op_fn = fuse_native_dispatch_init;
+
+  uv_async_send(&(l->async));
+  uv_sem_wait(&(l->sem));
+
+  return ft;
+}
+
+// Top-level dispatcher
+
+static void fuse_native_dispatch (uv_async_t* handle) {
+  fuse_thread_locals_t *l = (fuse_thread_locals_t *) handle->data;
+  fuse_thread_t *ft = l->fuse;
+  void (*fn)(uv_async_t *, fuse_thread_locals_t *, fuse_thread_t *) = l->op_fn;
+
+  fn(handle, l, ft);
+}
+
+static void fuse_native_async_init (uv_async_t* handle) {
+  fuse_thread_t *ft = (fuse_thread_t *) handle->data;
+  fuse_thread_locals_t *l;
+
+  FUSE_NATIVE_CALLBACK(ft->malloc, {
+    napi_value argv[1];
+    napi_create_uint32(ft->env, (uint32_t) sizeof(fuse_thread_locals_t), &(argv[0]));
+
+    napi_value buf;
+    NAPI_MAKE_CALLBACK(ft->env, NULL, ctx, callback, 1, argv, &buf);
+
+    size_t l_len;
+
+    napi_get_buffer_info(env, buf, (void **) &l, &l_len);
+    napi_create_reference(env, buf, 1, &(l->self));
+  })
+
+
+  int err = uv_async_init(uv_default_loop(), &(l->async), (uv_async_cb) fuse_native_dispatch);
+  assert(err >= 0);
+
+  uv_unref((uv_handle_t *) &(l->async));
+
+  uv_sem_init(&(l->sem), 0);
+  l->async.data = l;
+  ft->async.data = l;
+  l->fuse = ft;
+
+  uv_sem_post(&(ft->sem));
+}
+
+// libfuse ends idle worker threads and starts new ones as requests pile up. Each thread's state
+// holds a uv_async handle (which every wakeup of the event loop scans) and a Buffer kept by JS:
+// the state of an exited thread goes to a spare list that the next new thread takes from.
+#define QSFS_SPARE_LOCALS 1024
+static void *spare_locals[QSFS_SPARE_LOCALS];
+static int spare_count = 0;
+static pthread_mutex_t spare_mut = PTHREAD_MUTEX_INITIALIZER;
+
+static void release_locals (void *data) {
+  pthread_mutex_lock(&spare_mut);
+  if (spare_count < QSFS_SPARE_LOCALS) spare_locals[spare_count++] = data;
+  pthread_mutex_unlock(&spare_mut);
+}
+
+static fuse_thread_locals_t* get_thread_locals () {
+  struct fuse_context *ctx = fuse_get_context();
+  fuse_thread_t *ft = (fuse_thread_t *) ctx->private_data;
+
+  void *data = pthread_getspecific(thread_locals_key);
+
+  if (data != NULL) {
+    return (fuse_thread_locals_t *) data;
+  }
+
+  pthread_mutex_lock(&spare_mut);
+  for (int i = spare_count - 1; i >= 0; i--) {
+    fuse_thread_locals_t *spare = (fuse_thread_locals_t *) spare_locals[i];
+    if (spare->fuse != ft) continue;
+    spare_locals[i] = spare_locals[--spare_count];
+    pthread_mutex_unlock(&spare_mut);
+    pthread_setspecific(thread_locals_key, (void *) spare);
+    return spare;
+  }
+  pthread_mutex_unlock(&spare_mut);
+
+  // Need to lock the mutation of l->async.
+  uv_mutex_lock(&(ft->mut));
+  ft->async.data = ft;
+
+  // Notify the main thread to uv_async_init l->async.
+  uv_async_send(&(ft->async));
+  uv_sem_wait(&(ft->sem));
+
+  fuse_thread_locals_t *l = (fuse_thread_locals_t*) ft->async.data;
+
+  pthread_setspecific(thread_locals_key, (void *) l);
+  uv_mutex_unlock(&(ft->mut));
+
+  return l;
+}
+
+static void* start_fuse_thread (void *data) {
+  fuse_thread_t *ft = (fuse_thread_t *) data;
+  if (getenv("QSFS_FUSE_SINGLE_THREAD") != NULL) {
+    fuse_loop(ft->fuse);
+  } else {
+    struct fuse_loop_config *config = fuse_loop_cfg_create();
+    unsigned int max_threads = env_uint("QSFS_FUSE_MAX_THREADS", 64, 100000);
+    fuse_loop_cfg_set_max_threads(config, max_threads);
+    // Threads beyond this many idle ones end; their state is kept (release_locals).
+    fuse_loop_cfg_set_idle_threads(config, max_threads);
+    fuse_loop_mt(ft->fuse, config);
+    fuse_loop_cfg_destroy(config);
+  }
+
+  fuse_unmount(ft->fuse);
+  fuse_destroy(ft->fuse);
+  free(ft->conn_opts);
+  ft->conn_opts = NULL;
+
+  return NULL;
+}
+
+NAPI_METHOD(fuse_native_mount) {
+  NAPI_ARGV(7)
+
+  NAPI_ARGV_UTF8(mnt, 1024, 0);
+  NAPI_ARGV_UTF8(mntopts, 1024, 1);
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 2);
+  napi_create_reference(env, argv[3], 1, &(ft->ctx));
+  napi_create_reference(env, argv[4], 1, &(ft->malloc));
+  napi_value handlers = argv[5];
+  NAPI_ARGV_BUFFER_CAST(uint32_t *, implemented, 6)
+
+  for (int i = 0; i < 35; i++) {
+    ft->handlers[i] = NULL;
+  }
+
+  NAPI_FOR_EACH(handlers, handler) {
+    napi_create_reference(env, handler, 1, &ft->handlers[i]);
+  }
+
+  ft->env = env;
+  read_xattr_prefixes();
+
+  struct fuse_operations ops = { };
+  if (implemented[op_access]) ops.access = fuse_native_access;
+  if (implemented[op_truncate] || implemented[op_ftruncate]) ops.truncate = fuse_native_truncate_any;
+  if (implemented[op_getattr]) ops.getattr = fuse_native_getattr;
+  if (implemented[op_flush]) ops.flush = fuse_native_flush;
+  if (implemented[op_fsync]) ops.fsync = fuse_native_fsync;
+  if (implemented[op_fsyncdir]) ops.fsyncdir = fuse_native_fsyncdir;
+  if (implemented[op_readdir]) ops.readdir = fuse_native_readdir;
+  if (implemented[op_readlink]) ops.readlink = fuse_native_readlink;
+  if (implemented[op_chown]) ops.chown = fuse_native_chown;
+  if (implemented[op_chmod]) ops.chmod = fuse_native_chmod;
+  if (implemented[op_mknod]) ops.mknod = fuse_native_mknod;
+  if (implemented[op_setxattr]) ops.setxattr = fuse_native_setxattr;
+  if (implemented[op_getxattr]) ops.getxattr = fuse_native_getxattr;
+  if (implemented[op_listxattr]) ops.listxattr = fuse_native_listxattr;
+  if (implemented[op_removexattr]) ops.removexattr = fuse_native_removexattr;
+  if (implemented[op_statfs]) ops.statfs = fuse_native_statfs;
+  if (implemented[op_open]) ops.open = fuse_native_open;
+  if (implemented[op_opendir]) ops.opendir = fuse_native_opendir;
+  if (implemented[op_read]) ops.read = fuse_native_read;
+  if (implemented[op_write]) ops.write = fuse_native_write;
+  if (implemented[op_release]) ops.release = fuse_native_release;
+  if (implemented[op_releasedir]) ops.releasedir = fuse_native_releasedir;
+  if (implemented[op_create]) ops.create = fuse_native_create;
+  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;
+  if (implemented[op_unlink]) ops.unlink = fuse_native_unlink;
+  if (implemented[op_rename]) ops.rename = fuse_native_rename_flags;
+  if (implemented[op_link]) ops.link = fuse_native_link;
+  if (implemented[op_symlink]) ops.symlink = fuse_native_symlink;
+  if (implemented[op_mkdir]) ops.mkdir = fuse_native_mkdir;
+  if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;
+  ops.init = fuse_native_init; // sets libfuse's configuration, then asks JS (if it listens)
+
+  int _argc = (strcmp(mntopts, "-o") <= 0) ? 1 : 2;
+  char *_argv[] = {
+    (char *) "qsfs",
+    (char *) mntopts
+  };
+
+  struct fuse_args args = FUSE_ARGS_INIT(_argc, _argv);
+  // Connection options (max_write=, writeback_cache, max_readahead=, ...) are taken out of the
+  // arguments here and applied in init; fuse_new rejects what neither it nor this knows.
+  ft->conn_opts = fuse_parse_conn_info_opts(&args);
+  if (ft->conn_opts == NULL) {
+    fuse_opt_free_args(&args);
+    napi_throw_error(env, "EINVAL", "libfuse rejected the mount options (see its message above)");
+    return NULL;
+  }
+
+  struct fuse *fuse = fuse_new(&args, &ops, sizeof(struct fuse_operations), ft);
+  fuse_opt_free_args(&args);
+  if (fuse == NULL) {
+    free(ft->conn_opts);
+    ft->conn_opts = NULL;
+    napi_throw_error(env, "EINVAL", "libfuse rejected the mount options (see its message above)");
+    return NULL;
+  }
+  if (fuse_mount(fuse, mnt) != 0) {
+    fuse_destroy(fuse);
+    free(ft->conn_opts);
+    ft->conn_opts = NULL;
+    napi_throw_error(env, "EIO", "libfuse could not mount (see its message above)");
+    return NULL;
+  }
+
+  uv_mutex_init(&(ft->mut));
+  uv_sem_init(&(ft->sem), 0);
+
+  strncpy(ft->mnt, mnt, 1024);
+  strncpy(ft->mntopts, mntopts, 1024);
+  ft->fuse = fuse;
+  ft->mounted++;
+
+  int err = uv_async_init(uv_default_loop(), &(ft->async), (uv_async_cb) fuse_native_async_init);
+
+  if (err < 0) {
+    napi_throw_error(env, "fuse failed", "fuse failed");
+    return NULL;
+  }
+
+  pthread_attr_init(&(ft->attr));
+  pthread_create(&(ft->thread), &(ft->attr), start_fuse_thread, ft);
+
+  return NULL;
+}
+
+NAPI_METHOD(fuse_native_unmount) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_UTF8(mnt, 1024, 0);
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 1);
+
+  // The kernel detaches the mount (fusermount -uz, run by fuse-native's JS); the loop thread then
+  // ends by itself. Let the event loop end without waiting for this handle.
+  uv_unref((uv_handle_t *) &(ft->async));
+  ft->mounted--;
+
+  return NULL;
+}
+
+// The libfuse this addon runs against: its version as major * 100 + minor (fuse_version()).
+NAPI_METHOD(fuse_native_libfuse_version) {
+  napi_value out;
+  napi_create_uint32(env, (uint32_t) fuse_version(), &out);
+  return out;
+}
+
+NAPI_INIT() {
+  pthread_key_create(&(thread_locals_key), release_locals);
+
+  NAPI_EXPORT_SIZEOF(fuse_thread_t)
+
+  napi_value caller;
+  napi_create_external_buffer(env, sizeof(current_caller), (void *) current_caller, NULL, NULL, &caller);
+  napi_set_named_property(env, exports, "caller", caller);
+
+  NAPI_EXPORT_FUNCTION(fuse_native_mount)
+  NAPI_EXPORT_FUNCTION(fuse_native_unmount)
+  NAPI_EXPORT_FUNCTION(fuse_native_libfuse_version)
+
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_init)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_access)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_statfs)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_flush)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_fsync)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_fsyncdir)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_readdir)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_truncate)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_ftruncate)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_utimens)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_readlink)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_chown)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_chmod)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_mknod)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_setxattr)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_getxattr)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_listxattr)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_removexattr)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_open)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_opendir)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_read)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_write)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_release)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_releasedir)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_create)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_unlink)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_rename)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_link)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_symlink)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_mkdir)
+  NAPI_EXPORT_FUNCTION(fuse_native_signal_rmdir)
+
+  NAPI_EXPORT_UINT32(op_getattr)
+  NAPI_EXPORT_UINT32(op_init)
+  NAPI_EXPORT_UINT32(op_error)
+  NAPI_EXPORT_UINT32(op_access)
+  NAPI_EXPORT_UINT32(op_statfs)
+  NAPI_EXPORT_UINT32(op_fgetattr)
+  NAPI_EXPORT_UINT32(op_flush)
+  NAPI_EXPORT_UINT32(op_fsync)
+  NAPI_EXPORT_UINT32(op_fsyncdir)
+  NAPI_EXPORT_UINT32(op_readdir)
+  NAPI_EXPORT_UINT32(op_truncate)
+  NAPI_EXPORT_UINT32(op_ftruncate)
+  NAPI_EXPORT_UINT32(op_utimens)
+  NAPI_EXPORT_UINT32(op_readlink)
+  NAPI_EXPORT_UINT32(op_chown)
+  NAPI_EXPORT_UINT32(op_chmod)
+  NAPI_EXPORT_UINT32(op_mknod)
+  NAPI_EXPORT_UINT32(op_setxattr)
+  NAPI_EXPORT_UINT32(op_getxattr)
+  NAPI_EXPORT_UINT32(op_listxattr)
+  NAPI_EXPORT_UINT32(op_removexattr)
+  NAPI_EXPORT_UINT32(op_open)
+  NAPI_EXPORT_UINT32(op_opendir)
+  NAPI_EXPORT_UINT32(op_read)
+  NAPI_EXPORT_UINT32(op_write)
+  NAPI_EXPORT_UINT32(op_release)
+  NAPI_EXPORT_UINT32(op_releasedir)
+  NAPI_EXPORT_UINT32(op_create)
+  NAPI_EXPORT_UINT32(op_unlink)
+  NAPI_EXPORT_UINT32(op_rename)
+  NAPI_EXPORT_UINT32(op_link)
+  NAPI_EXPORT_UINT32(op_symlink)
+  NAPI_EXPORT_UINT32(op_mkdir)
+  NAPI_EXPORT_UINT32(op_rmdir)
+}
