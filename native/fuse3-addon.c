@@ -222,6 +222,11 @@ static fuse_thread_locals_t* get_thread_locals();
 // synchronously at the start of a handler (binding.caller, a Uint32 view of this array).
 static uint32_t current_caller[4];
 
+// How many FUSE sessions of this process have ended (the kernel closed the connection: no request
+// will come any more, not even the RELEASE of a file it still had open). JS reads it as
+// binding.sessions_ended[0].
+static uint32_t sessions_ended[1];
+
 static void note_caller (fuse_thread_locals_t *l) {
   struct fuse_context *c = fuse_get_context();
   l->caller_uid = c != NULL ? c->uid : 0;
@@ -464,48 +469,133 @@ FUSE_METHOD(write, 6, 2, (const char *path, const char *buf, size_t len, off_t o
   assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);
 })
 
-// JS answers the whole directory at once (names, and a stat per name where it knows one: mode
-// 0 means unknown). libfuse keeps the list and serves the kernel's READDIR/READDIRPLUS pages from
-// it; entries with attributes become readdirplus entries.
-FUSE_METHOD(readdir, 1, 2, (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info, enum fuse_readdir_flags rflags), {
-  l->buf = buf;
-  l->path = path;
-  l->offset = offset;
-  l->info = info;
-  l->readdir_filler = filler;
-  l->flags = rflags;
-}, {
-  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
-}, {
-  uint32_t stats_length;
-  uint32_t names_length;
-  napi_get_array_length(env, argv[3], &stats_length);
-  napi_get_array_length(env, argv[2], &names_length);
+// Directories. libfuse 3.14 gives readdirplus attributes only to entries filled with offsets
+// (in its whole-list mode it sends every entry without them), so the listing JS answers is kept
+// here per open directory and served page by page with offsets, without a trip into JS per
+// page. JS answers the whole directory at once: names, and a stat per name, where mode 0 means
+// nothing is known and dev == 1 means only the type is known (a d_type for the dirent, no
+// attributes for the kernel to cache).
+typedef struct {
+  uint32_t count;
+  char **names;
+  struct stat *stats;
+  uint8_t *known; // 0: nothing, 1: the type, 2: every attribute
+  int filled;
+} dir_snapshot_t;
 
-  napi_value raw_names = argv[2];
-  napi_value raw_stats = argv[3];
-  int plus = (l->flags & FUSE_READDIR_PLUS) != 0 && names_length == stats_length;
+static void dir_snapshot_clear (dir_snapshot_t *d) {
+  for (uint32_t i = 0; i < d->count; i++) free(d->names[i]);
+  free(d->names);
+  free(d->stats);
+  free(d->known);
+  d->names = NULL;
+  d->stats = NULL;
+  d->known = NULL;
+  d->count = 0;
+  d->filled = 0;
+}
 
-  NAPI_FOR_EACH(raw_names, raw_name) {
-    NAPI_UTF8(name, 1024, raw_name)
-    int err;
-    if (plus) {
-      napi_value raw_stat;
-      napi_get_element(env, raw_stats, i, &raw_stat);
-      NAPI_BUFFER_CAST(uint32_t*, stats_array, raw_stat);
-      struct stat st;
-      memset(&st, 0, sizeof(st));
-      populate_stat(stats_array, &st);
-      if (st.st_mode != 0) err = l->readdir_filler((char *) l->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
-      else err = l->readdir_filler((char *) l->buf, name, NULL, 0, 0);
+static int fuse_native_opendir_snapshot (const char *path, struct fuse_file_info *info) {
+  dir_snapshot_t *d = calloc(1, sizeof(dir_snapshot_t));
+  if (d == NULL) return -ENOMEM;
+  info->fh = (uint64_t) (uintptr_t) d;
+  return 0;
+}
+
+static int fuse_native_releasedir_snapshot (const char *path, struct fuse_file_info *info) {
+  dir_snapshot_t *d = (dir_snapshot_t *) (uintptr_t) info->fh;
+  if (d != NULL) {
+    dir_snapshot_clear(d);
+    free(d);
+    info->fh = 0;
+  }
+  return 0;
+}
+
+static void fuse_native_dispatch_readdir (uv_async_t* handle, fuse_thread_locals_t* l, fuse_thread_t* ft) {
+  uint32_t op = op_readdir;
+  publish_caller(l);
+  FUSE_NATIVE_CALLBACK(ft->handlers[op], {
+    napi_value argv[3];
+    napi_get_reference_value(env, l->self, &(argv[0]));
+    napi_create_uint32(env, l->op, &(argv[1]));
+    napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+    NAPI_MAKE_CALLBACK(env, NULL, ctx, callback, 3, argv, NULL)
+  })
+}
+
+// On the JS thread: the answer goes into the directory's snapshot (l->buf).
+NAPI_METHOD(fuse_native_signal_readdir) {
+  NAPI_ARGV(4)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);
+  NAPI_ARGV_INT32(res, 1);
+  dir_snapshot_t *d = (dir_snapshot_t *) l->buf;
+  if (res >= 0) {
+    uint32_t names_length = 0;
+    uint32_t stats_length = 0;
+    napi_get_array_length(env, argv[2], &names_length);
+    napi_get_array_length(env, argv[3], &stats_length);
+    d->names = calloc(names_length > 0 ? names_length : 1, sizeof(char *));
+    d->stats = calloc(names_length > 0 ? names_length : 1, sizeof(struct stat));
+    d->known = calloc(names_length > 0 ? names_length : 1, 1);
+    if (d->names == NULL || d->stats == NULL || d->known == NULL) {
+      res = -ENOMEM;
     } else {
-      err = l->readdir_filler((char *) l->buf, name, NULL, 0, 0);
-    }
-    if (err == 1) {
-      break;
+      for (uint32_t i = 0; i < names_length; i++) {
+        napi_value raw_name;
+        napi_get_element(env, argv[2], i, &raw_name);
+        size_t len = 0;
+        napi_get_value_string_utf8(env, raw_name, NULL, 0, &len);
+        char *name = malloc(len + 1);
+        if (name == NULL) { res = -ENOMEM; break; }
+        napi_get_value_string_utf8(env, raw_name, name, len + 1, &len);
+        d->names[d->count] = name;
+        if (i < stats_length) {
+          napi_value raw_stat;
+          napi_get_element(env, argv[3], i, &raw_stat);
+          NAPI_BUFFER_CAST(uint32_t*, stats_array, raw_stat);
+          populate_stat(stats_array, &d->stats[d->count]);
+          mode_t mode = d->stats[d->count].st_mode;
+          d->known[d->count] = mode == 0 ? 0 : (d->stats[d->count].st_dev == 1 ? 1 : 2);
+        }
+        d->count++;
+      }
+      d->filled = 1;
     }
   }
-})
+  l->res = res;
+  uv_sem_post(&(l->sem));
+  return NULL;
+}
+
+static int fuse_native_readdir (const char *path, void *buf, fuse_fill_dir_t filler, off_t offset, struct fuse_file_info *info, enum fuse_readdir_flags rflags) {
+  dir_snapshot_t *d = info != NULL ? (dir_snapshot_t *) (uintptr_t) info->fh : NULL;
+  if (d == NULL) return -EIO;
+  // Offset 0: the start of a listing (opendir, or rewinddir): ask JS for the names now.
+  if (offset == 0 || !d->filled) {
+    dir_snapshot_clear(d);
+    fuse_thread_locals_t *l = get_thread_locals();
+    l->op = op_readdir;
+    l->op_fn = fuse_native_dispatch_readdir;
+    note_caller(l);
+    l->path = path;
+    l->buf = d;
+    uv_async_send(&(l->async));
+    uv_sem_wait(&(l->sem));
+    if (l->res < 0) {
+      dir_snapshot_clear(d);
+      return l->res;
+    }
+  }
+  int plus = (rflags & FUSE_READDIR_PLUS) != 0;
+  for (uint32_t i = (uint32_t) offset; i < d->count; i++) {
+    uint8_t known = d->known[i];
+    struct stat *st = known > 0 ? &d->stats[i] : NULL;
+    enum fuse_fill_dir_flags fill = plus && known == 2 ? FUSE_FILL_DIR_PLUS : 0;
+    if (filler(buf, d->names[i], st, (off_t) i + 1, fill) != 0) break;
+  }
+  return 0;
+}
 
 FUSE_METHOD(setxattr, 5, 1, (const char *path, const char *name, const char *value, size_t size, int flags), {
   l->path = path;
@@ -883,6 +973,7 @@ static void* start_fuse_thread (void *data) {
     fuse_loop_cfg_destroy(config);
   }
 
+  __atomic_add_fetch(&sessions_ended[0], 1, __ATOMIC_SEQ_CST);
   fuse_unmount(ft->fuse);
   fuse_destroy(ft->fuse);
   free(ft->conn_opts);
@@ -931,11 +1022,12 @@ NAPI_METHOD(fuse_native_mount) {
   if (implemented[op_removexattr]) ops.removexattr = fuse_native_removexattr;
   if (implemented[op_statfs]) ops.statfs = fuse_native_statfs;
   if (implemented[op_open]) ops.open = fuse_native_open;
-  if (implemented[op_opendir]) ops.opendir = fuse_native_opendir;
+  // Open directories hold their listing here (see dir_snapshot_t); JS opendir/releasedir are not used.
+  ops.opendir = fuse_native_opendir_snapshot;
   if (implemented[op_read]) ops.read = fuse_native_read;
   if (implemented[op_write]) ops.write = fuse_native_write;
   if (implemented[op_release]) ops.release = fuse_native_release;
-  if (implemented[op_releasedir]) ops.releasedir = fuse_native_releasedir;
+  ops.releasedir = fuse_native_releasedir_snapshot;
   if (implemented[op_create]) ops.create = fuse_native_create;
   if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;
   if (implemented[op_unlink]) ops.unlink = fuse_native_unlink;
@@ -1027,6 +1119,9 @@ NAPI_INIT() {
   napi_value caller;
   napi_create_external_buffer(env, sizeof(current_caller), (void *) current_caller, NULL, NULL, &caller);
   napi_set_named_property(env, exports, "caller", caller);
+  napi_value ended;
+  napi_create_external_buffer(env, sizeof(sessions_ended), (void *) sessions_ended, NULL, NULL, &ended);
+  napi_set_named_property(env, exports, "sessions_ended", ended);
 
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)

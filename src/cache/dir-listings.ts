@@ -25,6 +25,8 @@ export interface DirListingSettings {
   maxDirs: number;
   /** Larger directories are not kept (their lookups go to the server). */
   maxNames: number;
+  /** Names kept in all listings together (least recently used listings go first). */
+  maxTotalNames: number;
   /** false: nothing is kept (-e 0, --metadata-ttl 0). */
   enabled: boolean;
 }
@@ -32,6 +34,8 @@ export interface DirListingSettings {
 export class DirListings {
   private readonly map = new Map<string, Listing>();
   private readonly tooBig = new Map<string, TooBig>();
+  /** Names in all kept listings (as set; names this mount adds later are not counted). */
+  private totalNames = 0;
 
   constructor(private readonly s: DirListingSettings) {}
 
@@ -55,15 +59,25 @@ export class DirListings {
       return false;
     }
     this.tooBig.delete(dir);
-    this.map.delete(dir);
+    this.drop(dir);
     this.map.set(dir, l);
-    while (this.map.size > this.s.maxDirs) this.map.delete(this.map.keys().next().value as string);
+    this.totalNames += sizeOf(l);
+    while (this.map.size > this.s.maxDirs || (this.totalNames > this.s.maxTotalNames && this.map.size > 1)) {
+      this.drop(this.map.keys().next().value as string);
+    }
     return true;
+  }
+
+  private drop(dir: string): void {
+    const l = this.map.get(dir);
+    if (!l) return;
+    this.totalNames -= sizeOf(l);
+    this.map.delete(dir);
   }
 
   setTooBig(dir: string, at: number): void {
     if (!this.s.enabled) return;
-    this.map.delete(dir);
+    this.drop(dir);
     this.tooBig.set(dir, { tooBig: true, at });
     while (this.tooBig.size > this.s.maxDirs) this.tooBig.delete(this.tooBig.keys().next().value as string);
   }
@@ -85,10 +99,13 @@ export class DirListings {
   /** Forgets the listings of a directory and of everything below it. */
   deleteTree(dir: string): void {
     const below = dir === '/' ? '/' : `${dir}/`;
-    for (const m of [this.map, this.tooBig] as Map<string, unknown>[]) {
-      for (const key of [...m.keys()]) if (key === dir || key.startsWith(below)) m.delete(key);
-    }
+    for (const key of [...this.map.keys()]) if (key === dir || key.startsWith(below)) this.drop(key);
+    for (const key of [...this.tooBig.keys()]) if (key === dir || key.startsWith(below)) this.tooBig.delete(key);
   }
+}
+
+function sizeOf(l: Listing): number {
+  return l.files.size + l.dirs.size;
 }
 
 /** What a listing says `name` is; a name that is both is a directory. */

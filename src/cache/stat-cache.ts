@@ -40,17 +40,39 @@ export interface MissingEntry {
 export type CacheValue = CachedEntry | MissingEntry;
 
 export interface StatCacheSettings {
-  /** Most entries kept (--maxstat x 1000). */
+  /** Most entries kept (--maxstat x 1000), unless maxBytes allows more. */
   maxEntries: number;
+  /**
+   * Memory the entries may take (estimated): a walk of a directory larger than --maxstat would
+   * otherwise evict, entry by entry, what it needs next (a HEAD per name, again and again).
+   */
+  maxBytes?: number;
   /** false: nothing is kept (-e 0, --metadata-ttl 0). */
   enabled: boolean;
+}
+
+/** An entry with a short path and s3fs metadata, as entryBytes counts it. */
+const TYPICAL_ENTRY_BYTES = 500;
+
+/** Roughly what an entry holds in memory: the objects, the path, the metadata strings. */
+function entryBytes(value: CacheValue, path: string): number {
+  let bytes = 120 + 2 * path.length;
+  if (value.kind === 'missing') return bytes;
+  bytes += 250 + 2 * (value.etag.length + (value.contentType?.length ?? 0));
+  for (const [name, v] of Object.entries(value.metadata ?? {})) bytes += 40 + 2 * (name.length + v.length);
+  return bytes;
 }
 
 export class StatCache {
   private readonly lru: LRUCache<string, CacheValue>;
 
   constructor(private readonly s: StatCacheSettings) {
-    this.lru = new LRUCache<string, CacheValue>({ max: s.maxEntries });
+    this.lru = s.maxBytes === undefined
+      ? new LRUCache<string, CacheValue>({ max: s.maxEntries })
+      : new LRUCache<string, CacheValue>({
+        maxSize: Math.max(s.maxBytes, s.maxEntries * TYPICAL_ENTRY_BYTES),
+        sizeCalculation: entryBytes,
+      });
   }
 
   get(path: string): CacheValue | undefined {

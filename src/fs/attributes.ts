@@ -25,6 +25,14 @@ export interface Stat {
   blksize: number;
 }
 
+/** Who made an operation's request: new names belong to them (the FUSE layer says who). */
+export interface Caller {
+  uid: number;
+  gid: number;
+}
+
+export const S_ISGID = 0o2000;
+
 export interface AttributeDefaults {
   filemode: number;
   dirmode: number;

@@ -9,6 +9,8 @@
 // Each operation below changes those through them, so that rename, unlink and flush each act on
 // one structure per path.
 import pLimit from 'p-limit';
+import { createRequire } from 'node:module'; // TEMP-MEMDEBUG
+const require = createRequire(import.meta.url); // TEMP-MEMDEBUG
 import type { Logger } from '../log.js';
 import type { ObjectStore, PutOptions } from '../store/object-store.js';
 import type { CachedEntry } from '../cache/stat-cache.js';
@@ -18,12 +20,12 @@ import { MemoryBudget } from '../cache/memory-budget.js';
 import { PartLayout } from '../transfer/part-layout.js';
 import { Uploader } from '../transfer/uploader.js';
 import {
-  DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_CONTENT_TYPE,
-  extraMetadataOf, metadataOf, statOf, type AttributeDefaults, type Stat,
+  DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, SYMLINK_CONTENT_TYPE,
+  extraMetadataOf, metadataOf, statOf, type AttributeDefaults, type Caller, type Kind, type Stat,
 } from './attributes.js';
 import { FsError } from './errors.js';
 import { Freshness } from './freshness.js';
-import { KeyMapper, MAX_NAME_BYTES } from './keys.js';
+import { KeyMapper, MAX_NAME_BYTES, joinPath, parentOf } from './keys.js';
 import { KeyWriter } from './key-writer.js';
 import { Namespace, checkNameLength } from './namespace.js';
 import { OpenFile } from './open-file.js';
@@ -77,6 +79,9 @@ const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_TRUNC = 0o1000;
 
+/** Attributes of a directory entry; `typeOnly`: only the file type in the mode is known. */
+export type DirEntryAttributes = Stat & { typeOnly?: boolean };
+
 export class Filesystem {
   private readonly keys: KeyMapper;
   private readonly defaults: AttributeDefaults;
@@ -110,6 +115,20 @@ export class Filesystem {
       diskdir: s.diskdir, log,
       onStored: (of, etag, size, stored) => this.rememberStored(of, etag, size, stored),
     });
+    // TEMP-MEMDEBUG begin
+    if (process.env.QSFS_MEMDEBUG) {
+      const peak: Record<string, number> = {};
+      const pool = this.dataEnv.pool;
+      setInterval(() => {
+        const m = process.memoryUsage();
+        const now: Record<string, number> = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, budget: this.budget.usedBytes, poolIdle: pool.idle * PAGE_SIZE };
+        let changed = false;
+        for (const [k, v] of Object.entries(now)) if (!(v <= (peak[k] ?? 0))) { peak[k] = v; changed = true; }
+        if (m.rss >= (peak.rss ?? 0)) for (const [k, v] of Object.entries(now)) peak[`atRss_${k}`] = v;
+        if (changed) require('node:fs').writeFileSync(`/tmp/qsfs-mem-${process.pid}.json`, JSON.stringify(peak));
+      }, 20).unref();
+    }
+    // TEMP-MEMDEBUG end
     const parts = { store, keys: this.keys, ns: this.ns, files: this.files, f: this.f };
     this.renames = new Renames({ ...parts, writer: this.writer, retire: (of) => this.retire(of) });
     this.metadata = new MetadataChanges({
@@ -133,8 +152,25 @@ export class Filesystem {
     if (this.s.readOnly) throw new FsError('EROFS');
   }
 
-  private newStat(mode: number, size: number): Stat {
-    return { ...statOf('file', size, new Date(), {}, this.defaults), mode };
+  /**
+   * The attributes of a new name under `path`'s parent, made by `caller` (the mount's user
+   * when no caller is known): owned by the caller; the group is the parent's when the parent
+   * is set-group-ID, and a new directory there is set-group-ID too (as Linux filesystems do).
+   */
+  private newStat(path: string, kind: Kind, mode: number, size: number, caller: Caller | undefined): Stat {
+    const stat: Stat = { ...statOf(kind, size, new Date(), {}, this.defaults), mode };
+    if (caller) {
+      stat.uid = caller.uid;
+      stat.gid = caller.gid;
+    }
+    // The kernel resolved the parent just before (a lookup or getattr within the window): its
+    // entry is at hand, and no request is worth a set-group-ID bit that is almost never there.
+    const parent = this.ns.knownEntry(parentOf(path));
+    if (parent && (parent.stat.mode & S_ISGID) !== 0) {
+      stat.gid = parent.stat.gid;
+      if (kind === 'dir') stat.mode |= S_ISGID;
+    }
+    return stat;
   }
 
   // ---- directories ------------------------------------------------------------------------
@@ -143,10 +179,28 @@ export class Filesystem {
     return ['.', '..', ...await this.ns.readdir(path)];
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
+  /**
+   * The names in a directory, each with its attributes when they are known without a request:
+   * the kernel takes those with the names (readdirplus) and sends no lookup for them. A name
+   * known only as a directory (a common prefix) gets its type alone (`typeOnly`), which `find`
+   * needs to walk on without a lookup; a listed file might be a symlink, so it gets nothing.
+   */
+  async readdirPlus(path: string): Promise<{ names: string[]; stats: Array<DirEntryAttributes | undefined> }> {
+    const names = await this.readdir(path);
+    const stats = names.map((name): DirEntryAttributes | undefined => {
+      if (name === '.' || name === '..') return undefined;
+      const child = joinPath(path, name);
+      const known = this.ns.knownEntry(child);
+      if (known) return known.stat;
+      return this.ns.listedAsDirectory(child) ? { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
+    });
+    return { names, stats };
+  }
+
+  async mkdir(path: string, mode: number, caller?: Caller): Promise<void> {
     this.assertWritable();
     if (await this.ns.lookupOrNull(path)) throw new FsError('EEXIST');
-    const stat = { ...statOf('dir', 0, new Date(), {}, this.defaults), mode: S_IFDIR | (mode & 0o7777) };
+    const stat = this.newStat(path, 'dir', S_IFDIR | (mode & 0o7777), 0, caller);
     const metadata = metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime);
     const etag = await this.store.put(this.keys.dirPrefix(path), Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata });
     this.ns.directoryMade(path, { kind: 'dir', stat, etag, hasMarker: true, contentType: DIRECTORY_CONTENT_TYPE, metadata, writtenAt: this.f.now() });
@@ -166,10 +220,10 @@ export class Filesystem {
 
   // ---- files: open, read, write, close ------------------------------------------------------
 
-  async create(path: string, mode: number): Promise<number> {
+  async create(path: string, mode: number, caller?: Caller): Promise<number> {
     this.assertWritable();
     checkNameLength(path);
-    const stat = this.newStat(S_IFREG | (mode & 0o7777), 0);
+    const stat = this.newStat(path, 'file', S_IFREG | (mode & 0o7777), 0, caller);
     const key = this.keys.fileKey(path);
     this.files.forgetRecent(key);
     const of = new OpenFile(path, key, stat, undefined, new FileData(key, null, this.dataEnv));
@@ -184,11 +238,11 @@ export class Filesystem {
   }
 
   /** mknod(2) of a regular file makes an empty object; devices, FIFOs and sockets cannot be objects. */
-  async mknod(path: string, mode: number): Promise<void> {
+  async mknod(path: string, mode: number, caller?: Caller): Promise<void> {
     const type = mode & S_IFMT;
     if (type !== 0 && type !== S_IFREG) throw new FsError('EPERM');
     if (await this.ns.lookupOrNull(path)) throw new FsError('EEXIST');
-    const fh = await this.create(path, mode);
+    const fh = await this.create(path, mode, caller);
     try {
       await this.flush(fh); // an upload error reaches the caller, as close would report it
     } finally {
@@ -380,11 +434,11 @@ export class Filesystem {
     await this.renames.rename(from, to);
   }
 
-  async symlink(target: string, path: string): Promise<void> {
+  async symlink(target: string, path: string, caller?: Caller): Promise<void> {
     this.assertWritable();
     if (await this.ns.lookupOrNull(path)) throw new FsError('EEXIST');
     const body = Buffer.from(target);
-    const stat = this.newStat(S_IFLNK | 0o777, body.length);
+    const stat = this.newStat(path, 'symlink', S_IFLNK | 0o777, body.length, caller);
     const metadata = metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime);
     const etag = await this.store.put(this.keys.fileKey(path), body, { contentType: SYMLINK_CONTENT_TYPE, metadata });
     this.ns.remember(path, { kind: 'symlink', stat, etag, hasMarker: false, contentType: SYMLINK_CONTENT_TYPE, metadata, writtenAt: this.f.now() });

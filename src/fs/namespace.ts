@@ -31,6 +31,14 @@ export interface OpenFilesView {
   isOpen(path: string): boolean;
 }
 
+/** The names of a listing, and up to where their attributes were prefetched. */
+interface PrefetchCursor {
+  names: string[];
+  /** Index of each name, built at the first lookup that needs it. */
+  positions: Map<string, number> | undefined;
+  upTo: number;
+}
+
 export interface NamespaceSettings {
   /** Largest listing returned by readdir; 0 = everything (--maxlist). */
   maxlist: number;
@@ -45,14 +53,26 @@ export interface NamespaceSettings {
 const LIST_PAGE = 1000;
 /** Directories whose listings are kept. */
 const MAX_LISTED_DIRS = 1000;
+/**
+ * Memory for the stat cache (estimated; --maxstat thousands of entries when that is more): a
+ * walk of a directory larger than --maxstat (`ls -l`, `find`, `du` of 10,000 names) keeps every
+ * entry it learns instead of evicting the ones it needs next. About 60,000 entries.
+ */
+const STAT_CACHE_BYTES = 32 * 1024 * 1024;
+/** Listings of directories up to this many names are kept, whatever --maxstat says ... */
+const MAX_LISTING_NAMES = 50_000;
+/** ... and this many names in all listings together. */
+const MAX_LISTED_NAMES = 200_000;
 /** HEADs sent at once to learn the attributes of a directory just listed (`ls -l`). */
 const ATTRIBUTE_PREFETCH_CONCURRENCY = 32;
 /**
- * Names of one listing whose attributes are prefetched at most: `ls -l` of a few thousand files
- * finds its answers waiting, but a plain `ls` of a directory of 100,000 keys does not send
- * --maxstat's worth of HEADs (10,000 with -t 20) that nobody may ask for.
+ * How far ahead of the kernel's lookups in a directory just listed attributes are prefetched:
+ * `ls -l`, `find` and `du` stat the names in listing order, and find each answer waiting, however
+ * large the directory; a plain `ls` of 100,000 keys costs only this many HEADs nobody asked for.
  */
-const MAX_PREFETCHED_NAMES = 4096;
+const PREFETCH_AHEAD = 1024;
+/** Directories whose prefetch position is followed. */
+const PREFETCH_CURSORS = 8;
 /**
  * A lookup whose answer is out of its window lists the parent again, rather than HEAD the one
  * name, while the parent holds at most this many names: one or two LISTs confirm every cached
@@ -132,6 +152,8 @@ export class Namespace {
   private readonly lookups = new Map<string, Promise<CachedEntry | 'missing'>>();
   private readonly listings = new Map<string, ListingInFlight[]>();
   private readonly attributePrefetch = pLimit(ATTRIBUTE_PREFETCH_CONCURRENCY);
+  /** Per directory just listed: how far its names' attributes have been prefetched. */
+  private readonly prefetchCursors = new Map<string, PrefetchCursor>();
   /** Bad keys and metadata met in the bucket, each logged once. */
   readonly warnings: BucketWarnings;
   private readonly mountedAt = new Date();
@@ -146,20 +168,23 @@ export class Namespace {
     log: Logger,
   ) {
     this.warnings = new BucketWarnings(log);
-    this.cache = new StatCache({ maxEntries: s.maxstat * 1000, enabled: f.caching });
-    this.dirs = new DirListings({ maxDirs: MAX_LISTED_DIRS, maxNames: Math.max(LIST_PAGE, s.maxstat * 500), enabled: f.caching });
+    this.cache = new StatCache({ maxEntries: s.maxstat * 1000, maxBytes: STAT_CACHE_BYTES, enabled: f.caching });
+    this.dirs = new DirListings({
+      maxDirs: MAX_LISTED_DIRS, maxNames: Math.max(MAX_LISTING_NAMES, s.maxstat * 500), maxTotalNames: MAX_LISTED_NAMES, enabled: f.caching,
+    });
   }
 
   // ---- lookup ---------------------------------------------------------------------------
 
   /** What is at `path`, or ENOENT. Open files answer from memory, others from the caches or the bucket. */
-  async lookup(path: string): Promise<CachedEntry> {
+  async lookup(path: string, byPrefetch = false): Promise<CachedEntry> {
     if (path === '/') return this.rootEntry();
     checkNameLength(path);
     const open = this.open.entryFor(path);
     if (open) return open;
     let found = this.answerFromCache(path);
     if (found === undefined) {
+      if (!byPrefetch) this.followLookup(path);
       // Concurrent lookups of one path (the kernel sends many) share one round of requests.
       let pending = this.lookups.get(path);
       if (!pending) {
@@ -172,9 +197,26 @@ export class Namespace {
     return found;
   }
 
-  async lookupOrNull(path: string): Promise<CachedEntry | null> {
+  /**
+   * What a lookup of `path` would answer now without a request (an open file, or an entry within
+   * its window), or undefined: readdir hands these to the kernel with the names (readdirplus).
+   */
+  knownEntry(path: string): CachedEntry | undefined {
+    const open = this.open.entryFor(path);
+    if (open) return open;
+    const found = this.answerFromCache(path);
+    return found === 'missing' ? undefined : found;
+  }
+
+  /** Whether the kept listing of `path`'s parent shows it as a directory (a common prefix). */
+  listedAsDirectory(path: string): boolean {
+    const listing = this.dirs.get(parentOf(path));
+    return listing !== undefined && !isTooBig(listing) && kindIn(listing, baseName(path)) === 'dir';
+  }
+
+  async lookupOrNull(path: string, byPrefetch = false): Promise<CachedEntry | null> {
     try {
-      return await this.lookup(path);
+      return await this.lookup(path, byPrefetch);
     } catch (err) {
       if (err instanceof FsError && err.errno === 'ENOENT') return null;
       throw err;
@@ -509,11 +551,29 @@ export class Namespace {
    */
   private prefetchAttributes(dir: string, names: string[]): void {
     if (!this.f.caching) return;
-    const room = Math.min(Math.floor((this.s.maxstat * 1000) / 2), MAX_PREFETCHED_NAMES);
-    for (const name of names.slice(0, room)) {
-      const child = joinPath(dir, name);
+    const cursor: PrefetchCursor = { names, positions: undefined, upTo: 0 };
+    this.prefetchCursors.delete(dir);
+    this.prefetchCursors.set(dir, cursor);
+    while (this.prefetchCursors.size > PREFETCH_CURSORS) this.prefetchCursors.delete(this.prefetchCursors.keys().next().value as string);
+    this.prefetchUpTo(dir, cursor, PREFETCH_AHEAD);
+  }
+
+  /** A lookup in a directory just listed: keep the prefetch PREFETCH_AHEAD names ahead of it. */
+  private followLookup(path: string): void {
+    const dir = parentOf(path);
+    const cursor = this.prefetchCursors.get(dir);
+    if (!cursor || cursor.upTo >= cursor.names.length) return;
+    cursor.positions ??= new Map(cursor.names.map((name, i) => [name, i]));
+    const at = cursor.positions.get(baseName(path));
+    if (at !== undefined && at + PREFETCH_AHEAD / 2 > cursor.upTo) this.prefetchUpTo(dir, cursor, at + PREFETCH_AHEAD);
+  }
+
+  private prefetchUpTo(dir: string, cursor: PrefetchCursor, end: number): void {
+    const stop = Math.min(end, cursor.names.length);
+    for (; cursor.upTo < stop; cursor.upTo++) {
+      const child = joinPath(dir, cursor.names[cursor.upTo]!);
       if (this.answerFromCache(child) !== undefined || this.lookups.has(child) || this.open.isOpen(child)) continue;
-      void this.attributePrefetch(() => this.lookupOrNull(child)).catch(() => undefined);
+      void this.attributePrefetch(() => this.lookupOrNull(child, true)).catch(() => undefined);
     }
   }
 

@@ -10,8 +10,11 @@ export const XATTR_REPLACE = 2;
 
 /** Names whose values we store; the kernel's own (security.capability on every write) answer ENODATA at once. */
 export function isStoredXattrName(name: string): boolean {
-  return name.startsWith('user.') || name.startsWith('trusted.');
+  return STORED_XATTR_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
+
+/** The namespaces an object holds attributes of. */
+export const STORED_XATTR_PREFIXES: readonly string[] = ['user.', 'trusted.'];
 
 /** The attributes in an object's metadata; garbage reads as none (and is replaced on the next change). */
 export function parseXattrs(meta: ObjectMetadata | undefined): Map<string, Buffer> {

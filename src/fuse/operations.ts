@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import type { Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import type { Filesystem } from '../fs/filesystem.js';
+import type { Caller } from '../fs/attributes.js';
 import { FsError, errnoOf } from '../fs/errors.js';
 import { isStoredXattrName } from '../fs/xattrs.js';
 import { StoreError } from '../store/errors.js';
@@ -27,7 +28,11 @@ function timeArgument(ms: number): number | undefined {
   return ms;
 }
 
-export function createOperations(fs: Filesystem, log: Logger): Operations {
+/**
+ * The operations table. `caller` says who made the request whose handler runs now (the addon
+ * publishes it before each dispatch; it must be read before the handler's first await).
+ */
+export function createOperations(fs: Filesystem, log: Logger, caller: () => Caller): Operations {
   /** Runs an operation; `answer` turns its value into the callback's arguments. */
   function run<T>(op: string, path: string, reply: Reply, work: () => Promise<T> | T, answer: (value: T) => unknown[] = () => [0]): void {
     let promise: Promise<T>;
@@ -55,10 +60,21 @@ export function createOperations(fs: Filesystem, log: Logger): Operations {
 
   return {
     getattr: (path: string, cb: Reply) => run('getattr', path, cb, () => fs.getattr(path), (st) => [0, st]),
-    readdir: (path: string, cb: Reply) => run('readdir', path, cb, () => fs.readdir(path), (names) => [0, names]),
-    mkdir: (path: string, mode: number, cb: Reply) => run('mkdir', path, cb, () => fs.mkdir(path, mode)),
+    // Attributes known without a request go with the names (readdirplus entries). The addon
+    // reads a stat of zeros (fuse-native's JS makes one of a missing stat) as nothing known, and
+    // dev 1 as only the type known.
+    readdir: (path: string, cb: Reply) => run('readdir', path, cb, () => fs.readdirPlus(path),
+      (r) => [0, r.names, r.stats.map((st) => (st?.typeOnly ? { ...st, dev: 1 } : st))]),
+    // New names belong to their caller: read synchronously, before the handler's first await.
+    mkdir: (path: string, mode: number, cb: Reply) => {
+      const by = caller();
+      run('mkdir', path, cb, () => fs.mkdir(path, mode, by));
+    },
     rmdir: (path: string, cb: Reply) => run('rmdir', path, cb, () => fs.rmdir(path)),
-    create: (path: string, mode: number, cb: Reply) => run('create', path, cb, () => fs.create(path, mode), (fh) => [0, fh]),
+    create: (path: string, mode: number, cb: Reply) => {
+      const by = caller();
+      run('create', path, cb, () => fs.create(path, mode, by), (fh) => [0, fh]);
+    },
     open: (path: string, flags: number, cb: Reply) => run('open', path, cb, () => fs.open(path, flags), (fh) => [0, fh]),
     // read and write answer the byte count in the first argument, as fuse-native expects.
     read: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Reply) =>
@@ -72,10 +88,16 @@ export function createOperations(fs: Filesystem, log: Logger): Operations {
     ftruncate: (path: string, fh: number, size: number, cb: Reply) => run('ftruncate', path, cb, () => fs.ftruncate(fh, size)),
     unlink: (path: string, cb: Reply) => run('unlink', path, cb, () => fs.unlink(path)),
     rename: (from: string, to: string, cb: Reply) => run('rename', from, cb, () => fs.rename(from, to)),
-    symlink: (target: string, path: string, cb: Reply) => run('symlink', path, cb, () => fs.symlink(target, path)),
+    symlink: (target: string, path: string, cb: Reply) => {
+      const by = caller();
+      run('symlink', path, cb, () => fs.symlink(target, path, by));
+    },
     readlink: (path: string, cb: Reply) => run('readlink', path, cb, () => fs.readlink(path), (t) => [0, t]),
     link: (_from: string, to: string, cb: Reply) => run('link', to, cb, () => { throw new FsError('EPERM'); }),
-    mknod: (path: string, mode: number, _dev: number, cb: Reply) => run('mknod', path, cb, () => fs.mknod(path, mode)),
+    mknod: (path: string, mode: number, _dev: number, cb: Reply) => {
+      const by = caller();
+      run('mknod', path, cb, () => fs.mknod(path, mode, by));
+    },
     access: (path: string, _mode: number, cb: Reply) => run('access', path, cb, () => fs.access(path)),
     // The kernel asks for security.capability before every write(2) (FUSE never marks an
     // inode "no security attributes"): answered here at once, without a promise or a lookup.

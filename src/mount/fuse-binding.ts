@@ -19,12 +19,25 @@ process.env['FUSE_NATIVE_PREBUILD'] = built;
 interface AddonExtras {
   /** uid, gid, pid, umask of the caller of the operation being dispatched (valid synchronously). */
   caller: Buffer;
+  /** How many FUSE sessions of this process the kernel has ended (a Uint32). */
+  sessions_ended: Buffer;
   fuse_native_libfuse_version(): number;
 }
 
 // The same module instance fuse-native loads (Node caches addons by path).
 const addon = createRequire(import.meta.url)(addonPath) as AddonExtras;
 const callerWords = new Uint32Array(addon.caller.buffer, addon.caller.byteOffset, 4);
+
+const sessionsEnded = new Uint32Array(addon.sessions_ended.buffer, addon.sessions_ended.byteOffset, 1);
+
+/**
+ * Whether the kernel has ended the FUSE session (after an unmount, or the last file closed after
+ * a lazy one): no request comes any more, not even the release of a file it still had open (an
+ * unmount drops the releases it had not sent yet).
+ */
+export function sessionEnded(): boolean {
+  return sessionsEnded[0]! > 0;
+}
 
 /** Who asked for the operation now being handled. */
 export interface Caller {

@@ -1,7 +1,7 @@
 // fuse-native lifecycle: mount, notice when the kernel detaches us (fusermount -u, umount),
 // shut down cleanly on that or on a signal, and report status on SIGUSR1.
 import { promises as fsp } from 'node:fs';
-import { libfuseVersion } from './fuse-binding.js'; // before fuse-native: it chooses the addon
+import { libfuseVersion, sessionEnded } from './fuse-binding.js'; // before fuse-native: it chooses the addon
 import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
 import { mountedPaths } from './mountpoint.js';
@@ -186,6 +186,11 @@ export class MountedFilesystem {
   private async waitForOpenFiles(): Promise<void> {
     let announced = false;
     while (this.files.openHandleCount > 0 && !this.hurry) {
+      if (sessionEnded()) {
+        // The kernel closed the connection: the releases of these files will never come.
+        this.log.info({ open: this.files.openPaths(20) }, 'the kernel ended the FUSE session with files still open: uploading them as they are');
+        return;
+      }
       if (Date.now() - this.files.lastHandleActivity > IDLE_GRACE_MS) {
         this.log.warn({ open: this.files.openPaths(20) }, `files still open and idle for ${IDLE_GRACE_MS / 1000} s: uploading them as they are`);
         return;

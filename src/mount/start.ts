@@ -12,6 +12,8 @@ import { StoreError } from '../store/errors.js';
 import { Filesystem } from '../fs/filesystem.js';
 import { Freshness } from '../fs/freshness.js';
 import { createOperations } from '../fuse/operations.js';
+import { STORED_XATTR_PREFIXES } from '../fs/xattrs.js';
+import { currentCaller } from './fuse-binding.js';
 import { buildFuseOptions, hasFuseOption } from './fuse-options.js';
 import { EXIT_CRASH, MountedFilesystem } from './mount.js';
 import { MountpointError, checkMountpoint } from './mountpoint.js';
@@ -57,7 +59,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   const credentials = await loadCredentials(o.credentials).catch(rethrowAs(CredentialsError));
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
-  await checkMountpoint(o.mountpoint, hasFuseOption(fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
+  await checkMountpoint(o.mountpoint, hasFuseOption(o.fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
   await checkUserMount(fuseOptions);
   await fsp.mkdir(o.diskdir, { recursive: true, mode: 0o700 })
     .catch((err: unknown) => { throw new StartupError(`cannot create the cache directory ${o.diskdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); });
@@ -115,8 +117,10 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   }, logger);
   // Read by our build of fuse-native's addon (scripts/build-native.mjs) when its loop starts.
   if (o.single) process.env['QSFS_FUSE_SINGLE_THREAD'] = '1';
+  // The addon answers getxattr of other names itself (security.capability before every write).
+  process.env['QSFS_FUSE_XATTR_PREFIXES'] = STORED_XATTR_PREFIXES.join(',');
   try {
-    await mounted.mount(createOperations(fs, logger));
+    await mounted.mount(createOperations(fs, logger, currentCaller));
     afterCrash = () => void mounted.crashed();
   } catch (err) {
     s3.destroy();

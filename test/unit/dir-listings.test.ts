@@ -9,7 +9,7 @@ function listing(l: DirListings, dir: string): Listing {
 }
 
 describe('DirListings', () => {
-  const settings = { maxDirs: 10, maxNames: 100, enabled: true };
+  const settings = { maxDirs: 10, maxNames: 100, maxTotalNames: 1000, enabled: true };
 
   test('a name both a file and a directory is a directory', () => {
     const l = new DirListings(settings);
@@ -47,6 +47,20 @@ describe('DirListings', () => {
     l.set('/c', [], [], 0);
     assert.ok(l.get('/a'));
     assert.equal(l.get('/b'), undefined);
+  });
+
+  test('the names of all listings together are bounded: the least recently used listings go first', () => {
+    const l = new DirListings({ ...settings, maxTotalNames: 250 });
+    const names = (p: string): string[] => Array.from({ length: 100 }, (_, i) => `${p}${i}`);
+    l.set('/a', names('a'), [], 0);
+    l.set('/b', names('b'), [], 0);
+    l.get('/a');
+    l.set('/c', names('c'), [], 0); // 300 names: /b, least recently used, goes
+    assert.ok(l.get('/a') && l.get('/c'));
+    assert.equal(l.get('/b'), undefined);
+    l.set('/a', ['x'], [], 1); // replaced, not counted twice: room for /b again
+    l.set('/b', names('b'), [], 1);
+    assert.ok(l.get('/a') && l.get('/b') && l.get('/c'));
   });
 
   test('nothing is kept when disabled', () => {

@@ -93,6 +93,15 @@ describe('StatCache', () => {
     assert.ok(c.get('/f1499'));
   });
 
+  test('with a memory bound, a walk of more entries than --maxstat keeps them all, up to the memory', () => {
+    const c = new StatCache({ maxEntries: 2000, maxBytes: 8 * 1024 * 1024, enabled: true });
+    for (let i = 0; i < 10_000; i++) c.set(`/big/f${i}`, entry());
+    assert.equal(c.size, 10_000, 'a 10,000-name directory fits in 8 MiB');
+    for (let i = 0; i < 100_000; i++) c.set(`/huge/f${i}`, entry());
+    assert.ok(c.size < 60_000 && c.size > 10_000, `${c.size} entries: bounded by memory`);
+    assert.equal(c.get('/big/f0'), undefined, 'the oldest went first');
+  });
+
   test('maxstat 2 allows 2000 entries', () => {
     const c = new StatCache({ maxEntries: 2000, enabled: true });
     for (let i = 0; i < 2500; i++) c.set(`/f${i}`, entry());
