@@ -10,6 +10,15 @@ const MOUNT_ONLY_WORDS = new Set(['_netdev', 'noauto', 'auto', 'user', 'users', 
  */
 export const LIBFUSE2_ONLY_WORDS = new Set(['big_writes', 'large_read', 'hard_remove', 'nonempty']);
 
+/**
+ * Options qsfs refuses, each with why (start.ts logs it). The kernel's writeback cache trusts its
+ * own file sizes over the server's, so a file another client changed would be read by a stale
+ * size (docs/consistency.md), and 8 KiB writes were no faster with it here.
+ */
+export const REFUSED_OPTIONS = new Map([
+  ['writeback_cache', 'the kernel would trust its own file sizes over the bucket\'s (see docs/consistency.md)'],
+]);
+
 export interface FuseOptionSettings {
   bucket: string;
   userOptions: string[];
@@ -28,7 +37,7 @@ export function buildFuseOptions(s: FuseOptionSettings): string[] {
   if (s.fusedbg) opts.push('debug');
   for (const o of s.userOptions) {
     if (o === '' || MOUNT_ONLY_WORDS.has(o) || o.startsWith('x-') || o.startsWith('comment=') || o.startsWith('user=')) continue;
-    if (LIBFUSE2_ONLY_WORDS.has(o)) continue;
+    if (LIBFUSE2_ONLY_WORDS.has(o) || REFUSED_OPTIONS.has(o)) continue;
     if (!opts.includes(o)) opts.push(o);
   }
   // Other users may enter: the kernel holds them to the mode bits and owners we report (the

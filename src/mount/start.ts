@@ -14,7 +14,7 @@ import { Freshness } from '../fs/freshness.js';
 import { createOperations } from '../fuse/operations.js';
 import { STORED_XATTR_PREFIXES } from '../fs/xattrs.js';
 import { currentCaller } from './fuse-binding.js';
-import { buildFuseOptions, hasFuseOption } from './fuse-options.js';
+import { REFUSED_OPTIONS, buildFuseOptions, hasFuseOption } from './fuse-options.js';
 import { EXIT_CRASH, MountedFilesystem } from './mount.js';
 import { MountpointError, checkMountpoint } from './mountpoint.js';
 import { formatStatus } from './status-report.js';
@@ -59,6 +59,9 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   const credentials = await loadCredentials(o.credentials).catch(rethrowAs(CredentialsError));
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
+  for (const [option, why] of REFUSED_OPTIONS) {
+    if (hasFuseOption(o.fuseOptions, option)) logger.warn({ option }, `-o ${option} is not used: ${why}`);
+  }
   await checkMountpoint(o.mountpoint, hasFuseOption(o.fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
   await checkUserMount(fuseOptions);
   await fsp.mkdir(o.diskdir, { recursive: true, mode: 0o700 })

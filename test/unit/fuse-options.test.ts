@@ -24,6 +24,7 @@ describe('buildFuseOptions', () => {
   test('libfuse 2 options that libfuse 3 rejects are dropped (old fstab lines keep mounting)', () => {
     const opts = build(['ro', 'allow_other', 'big_writes', 'nonempty', 'hard_remove', 'large_read']);
     for (const w of ['big_writes', 'nonempty', 'hard_remove', 'large_read']) assert.ok(!opts.includes(w), `${w} in ${opts.join(',')}`);
+    assert.ok(!build(['writeback_cache']).includes('writeback_cache'), 'the kernel writeback cache is refused (it would trust its own sizes)');
     assert.ok(opts.includes('ro') && opts.includes('allow_other'));
     assertNoDuplicates(opts);
   });
