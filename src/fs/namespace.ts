@@ -31,6 +31,10 @@ export interface OpenFilesView {
   isOpen(path: string): boolean;
 }
 
+function sizeOfListing(l: Listing): number {
+  return l.files.size + l.dirs.size;
+}
+
 /** The names of a listing, and up to where their attributes were prefetched. */
 interface PrefetchCursor {
   names: string[];
@@ -264,8 +268,9 @@ export class Namespace {
     const listing = this.dirs.get(dir);
     let listed = listing && !isTooBig(listing) ? kindIn(listing, name) : undefined;
     let listedNow = listed !== undefined && this.f.listingFresh((listing as Listing).listedAt);
-    if (!listedNow && this.worthListingFor(listing)) {
-      const names = await this.list(dir, { maxNames: listing === undefined || isTooBig(listing) ? LIST_PAGE : RELIST_FOR_LOOKUP_MAX_NAMES, forLookup: true });
+    if (!listedNow && this.worthListingFor(dir, listing)) {
+      const maxNames = listing === undefined || isTooBig(listing) ? LIST_PAGE : Math.max(RELIST_FOR_LOOKUP_MAX_NAMES, sizeOfListing(listing));
+      const names = await this.list(dir, { maxNames, forLookup: true });
       const answer = this.answerFromCache(path); // the listing may have confirmed the entry
       if (answer !== undefined) return answer;
       listed = names.dirs.includes(name) ? 'dir' : names.files.includes(name) ? 'file' : names.complete ? 'absent' : undefined;
@@ -287,12 +292,16 @@ export class Namespace {
     return this.probe(path);
   }
 
-  /** Whether to list the parent for a lookup: when we know nothing of it (one page), or it is
-   *  small and listed before; not when it was too big a moment ago. */
-  private worthListingFor(listing: Listing | TooBig | undefined): boolean {
+  /**
+   * Whether to list the parent for a lookup: when we know nothing of it (one page), or it is
+   * small and listed before, or it is being walked (read by readdir a moment ago: `ls -l`, `find`
+   * and `du` of 10,000 names outlast the window, and one listing confirms what is left of the walk
+   * where a HEAD per name would not); not when it was too big a moment ago.
+   */
+  private worthListingFor(dir: string, listing: Listing | TooBig | undefined): boolean {
     if (listing === undefined) return true;
     if (isTooBig(listing)) return !this.f.tooBigFresh(listing.at);
-    return listing.files.size + listing.dirs.size <= RELIST_FOR_LOOKUP_MAX_NAMES;
+    return sizeOfListing(listing) <= RELIST_FOR_LOOKUP_MAX_NAMES || this.prefetchCursors.has(dir);
   }
 
   /** A HEAD of the file's key: its entry, or null when there is no such object. */

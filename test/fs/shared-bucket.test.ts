@@ -6,12 +6,13 @@
 // real mount on the real clock (test/e2e/consistency.test.ts).
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import pLimit from 'p-limit';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { CopyObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { pino, type Logger } from 'pino';
 import type { S3ClientBundle } from '../../src/store/s3-client.js';
 import { S3ObjectStore } from '../../src/store/s3-store.js';
@@ -175,6 +176,26 @@ describe('a bucket shared with other clients (POSIX layer, default window)', () 
     t.requests();
     for (const n of names) assert.equal((await t.fs.getattr(`/many/${n}`)).size, n.length);
     assert.deepEqual(t.requests(), { ListObjectsV2Command: 1 });
+  });
+
+  test('a walk of a large directory (ls -l) that outlasts the window: a LIST per window, not a HEAD per name', async () => {
+    const names = Array.from({ length: 2500 }, (_, i) => `w${String(i).padStart(4, '0')}`);
+    const limit = pLimit(32);
+    await Promise.all(names.map((n) => limit(() => bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key: `walk/${n}`, Body: 'x' })))));
+    await new Promise((r) => setTimeout(r, 1100));
+    const t = await newFs();
+    await t.fs.readdir('/walk');
+    await Promise.all(names.map((n) => t.fs.getattr(`/walk/${n}`))); // the cold walk: a HEAD each
+    t.advance(PAST_WINDOW_MS);
+    await t.fs.readdir('/walk'); // the second ls -l lists again, confirming every entry...
+    t.requests();
+    for (const n of names.slice(0, 1000)) await t.fs.getattr(`/walk/${n}`);
+    assert.deepEqual(t.requests(), {}, 'within the window of that listing: nothing');
+    t.advance(PAST_WINDOW_MS); // ... and the walk outlasts the window
+    for (const n of names.slice(1000)) assert.equal((await t.fs.getattr(`/walk/${n}`)).size, 1);
+    const sent = t.requests();
+    assert.deepEqual(Object.keys(sent), ['ListObjectsV2Command'], `a listing again, no HEADs: ${JSON.stringify(sent)}`);
+    assert.ok(sent['ListObjectsV2Command']! <= 4, `one listing of 2500 names: ${JSON.stringify(sent)}`);
   });
 
   test('a name another client adds: ENOENT and not listed within the window, there after it', async () => {
