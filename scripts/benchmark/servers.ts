@@ -21,9 +21,14 @@ async function portFree(port: number): Promise<boolean> {
   });
 }
 
+/** The development RGW's ports (RGW, mon v1, mon v2): a benchmark that took them while that RGW
+ *  was down would keep it from starting again. */
+const DEV_RGW_PORTS = new Set([7600, 6890, 3401]);
+
 export async function startRgw(repoRoot: string, workdir: string, storeBytes: number): Promise<RunningServer> {
   for (let step = 0; step < 20; step++) {
     const ports = { rgw: 7491 + step * 10, v1: 6800 + step * 10, v2: 3311 + step * 10 };
+    if (Object.values(ports).some((p) => DEV_RGW_PORTS.has(p))) continue;
     if (!(await portFree(ports.rgw)) || !(await portFree(ports.v1)) || !(await portFree(ports.v2))) continue;
     const dir = path.join(workdir, 'rgw');
     await exec(path.join(repoRoot, 'scripts', 'rgw-up.sh'), [dir], {

@@ -5,9 +5,12 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import {
   CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, DeleteObjectCommand,
-  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand, type S3Client,
+  GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client,
 } from '@aws-sdk/client-s3';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
+import {
+  BIGDIR_FILES, BIGDIR_PREFIX, BIGTREE_DIRS, BIGTREE_FILES, BIGTREE_PREFIX, PAR_PREFIX, listKeys, parKeys,
+} from './bucket.js';
 import { randomReads } from './random-plan.js';
 import { bash, exec, sleep } from './shell.js';
 
@@ -27,11 +30,22 @@ export interface Dataset {
   tarFiles: number;
   /** The leaf directories of the metadata tree, three deep. */
   treeLeaves: string[];
+  /** One 8 KiB block: small-writes-8k writes it over and over, `smallWriteSize` bytes. */
+  block8k: string;
+  smallWriteSize: number;
+  smallWriteMd5: string;
+  /** The files of the parallel workloads (4 x 64 MiB) and their md5s. */
+  parFiles: string[];
+  parSize: number;
+  parMd5s: string[];
 }
 
+/** In the order they run (and are reported): a warm listing right after its cold one. */
 export const WORKLOADS = [
-  'seq-write', 'seq-read-cold', 'random-read-cold', 'small-create', 'small-ls-l-cold', 'small-cat-cold',
-  'small-rm', 'mkdir-tree', 'find-cold', 'rename-dir-100', 'chmod-100', 'touch-100', 'untar',
+  'seq-write', 'seq-read-cold', 'random-read-cold', 'small-create', 'small-ls-l-cold', 'small-ls-l-warm',
+  'small-cat-cold', 'small-rm', 'mkdir-tree', 'find-cold', 'rename-dir-100', 'chmod-100', 'touch-100', 'untar',
+  'small-writes-8k', 'parallel-write-4x64', 'parallel-read-4x64', 'bigdir-ls', 'bigdir-ls-l-cold', 'bigdir-ls-l-warm',
+  'bigtree-find-cold',
 ] as const;
 export type Workload = typeof WORKLOADS[number];
 
@@ -48,14 +62,18 @@ const RANDOM_READS = 200;
 const UNTAR_FILES = 2000;
 const RANDOM_SEED = 42;
 const POLL_MS = 50;
+/** The write(2) size of small-writes-8k, and how much it writes. */
+const BLOCK = 8192;
+const SMALL_WRITE_BYTES = 256 * 2 ** 20;
+const PAR_COUNT = 4;
+const PAR_BYTES = 64 * 2 ** 20;
 
 export async function makeDataset(dir: string, bigMiB: number): Promise<Dataset> {
   await fsp.mkdir(dir, { recursive: true });
   const bigFile = path.join(dir, 'big.bin');
   const bigSize = bigMiB * 1024 * 1024;
-  const have = await fsp.stat(bigFile).then((s) => s.size, () => -1);
-  if (have !== bigSize) await bash(`head -c ${bigSize} /dev/urandom > ${bigFile}`);
-  const bigMd5 = (await exec('md5sum', [bigFile])).stdout.split(' ')[0]!;
+  await randomFile(bigFile, bigSize);
+  const bigMd5 = await fileMd5(bigFile);
   const smallDir = path.join(dir, 'small');
   const hundredDir = path.join(dir, 'hundred');
   await bash(`rm -rf ${smallDir} ${hundredDir} && mkdir -p ${smallDir} ${hundredDir}
@@ -68,7 +86,32 @@ export async function makeDataset(dir: string, bigMiB: number): Promise<Dataset>
   await exec('tar', ['cf', tarball, '-C', '/usr', '-T', path.join(dir, 'tree.list')]);
   const treeLeaves: string[] = [];
   for (let a = 0; a < 5; a++) for (let b = 0; b < 5; b++) for (let c = 0; c < 4; c++) treeLeaves.push(`a${a}/b${b}/c${c}`);
-  return { dir, bigFile, bigSize, bigMd5, smallDir, smallCount: 1000, hundredDir, tarball, tarFiles: list.length, treeLeaves };
+  const block8k = await randomFile(path.join(dir, 'block8k.bin'), BLOCK);
+  const parFiles: string[] = [];
+  for (let i = 1; i <= PAR_COUNT; i++) parFiles.push(await randomFile(path.join(dir, `par${i}.bin`), PAR_BYTES));
+  return {
+    dir, bigFile, bigSize, bigMd5, smallDir, smallCount: 1000, hundredDir, tarball, tarFiles: list.length, treeLeaves,
+    block8k, smallWriteSize: SMALL_WRITE_BYTES, smallWriteMd5: repeatedMd5(await fsp.readFile(block8k), SMALL_WRITE_BYTES),
+    parFiles, parSize: PAR_BYTES, parMd5s: await Promise.all(parFiles.map(fileMd5)),
+  };
+}
+
+/** A file of random bytes, kept from an earlier run when it has the size. */
+async function randomFile(file: string, size: number): Promise<string> {
+  const have = await fsp.stat(file).then((s) => s.size, () => -1);
+  if (have !== size) await bash(`head -c ${size} /dev/urandom > ${file}`);
+  return file;
+}
+
+async function fileMd5(file: string): Promise<string> {
+  return (await exec('md5sum', [file])).stdout.split(' ')[0]!;
+}
+
+/** The md5 of `block` repeated to `size` bytes. */
+export function repeatedMd5(block: Buffer, size: number): string {
+  const hash = createHash('md5');
+  for (let done = 0; done < size; done += block.length) hash.update(block.subarray(0, Math.min(block.length, size - done)));
+  return hash.digest('hex');
 }
 
 // ---- through a mount ------------------------------------------------------------------------
@@ -92,7 +135,44 @@ export interface Step {
   check?: () => Promise<string | undefined>;
 }
 
+/** Remounts, and `ls -l` that remembers the mount session it ran in: a warm listing must come
+ *  after its cold one without a remount in between. */
+interface Session {
+  remountCold(): Promise<void>;
+  lsL(dir: string, files: number): Promise<Timing>;
+  /** Setup of a warm `ls -l`: nothing after its cold one, else a cold mount and one untimed
+   *  `ls -l` (when only the warm workload was selected). */
+  afterColdLsL(dir: string, files: number): () => Promise<void>;
+}
+
+function session(c: MountContext): Session {
+  let current = 0;
+  const listedIn = new Map<string, number>();
+  const remountCold = async (): Promise<void> => {
+    await c.remountCold();
+    current++;
+  };
+  const lsL = async (dir: string, files: number): Promise<Timing> => {
+    const r = await bash(`ls -l ${path.join(c.mnt, dir)} | wc -l`);
+    // one line more: "total"
+    if (Number(r.stdout.trim()) !== files + 1) throw new Error(`ls -l listed ${r.stdout.trim()} lines, expected ${files + 1}`);
+    listedIn.set(dir, current);
+    return { seconds: r.seconds };
+  };
+  const afterColdLsL = (dir: string, files: number) => async (): Promise<void> => {
+    if (listedIn.get(dir) === current) return;
+    await remountCold();
+    await lsL(dir, files);
+  };
+  return { remountCold, lsL, afterColdLsL };
+}
+
 export function mountSteps(c: MountContext): Step[] {
+  const s = session(c);
+  return [...firstMountSteps(c, s), ...bigMountSteps(c, s)];
+}
+
+function firstMountSteps(c: MountContext, s: Session): Step[] {
   const m = (p: string) => path.join(c.mnt, p);
   const d = c.data;
   return [
@@ -108,7 +188,7 @@ export function mountSteps(c: MountContext): Step[] {
     },
     {
       workload: 'seq-read-cold',
-      setup: c.remountCold,
+      setup: s.remountCold,
       run: async () => {
         const r = await exec('md5sum', [m('big')]);
         if (r.stdout.split(' ')[0] !== d.bigMd5) throw new Error(`md5 mismatch reading ${m('big')}`);
@@ -117,7 +197,7 @@ export function mountSteps(c: MountContext): Step[] {
     },
     {
       workload: 'random-read-cold',
-      setup: c.remountCold,
+      setup: s.remountCold,
       run: async () => {
         const reader = new URL('./random-reader.js', import.meta.url).pathname;
         const r = await exec(process.execPath, [reader, m('big'), String(d.bigSize), String(RANDOM_READS), String(RANDOM_SEED)]);
@@ -136,16 +216,17 @@ export function mountSteps(c: MountContext): Step[] {
     },
     {
       workload: 'small-ls-l-cold',
-      setup: c.remountCold,
-      run: async () => {
-        const r = await bash(`ls -l ${m('small')} | wc -l`);
-        if (Number(r.stdout.trim()) !== d.smallCount + 1) throw new Error(`ls -l listed ${r.stdout.trim()} lines`);
-        return { seconds: r.seconds };
-      },
+      setup: s.remountCold,
+      run: () => s.lsL('small', d.smallCount),
+    },
+    {
+      workload: 'small-ls-l-warm',
+      setup: s.afterColdLsL('small', d.smallCount),
+      run: () => s.lsL('small', d.smallCount),
     },
     {
       workload: 'small-cat-cold',
-      setup: c.remountCold,
+      setup: s.remountCold,
       run: async () => ({ seconds: (await bash(`cat ${m('small')}/* > /dev/null`)).seconds }),
     },
     {
@@ -163,13 +244,13 @@ export function mountSteps(c: MountContext): Step[] {
       run: async () => ({ seconds: (await exec('mkdir', ['-p', ...d.treeLeaves.map((l) => m(`tree/${l}`))])).seconds }),
       // Empty directories that vanish at a remount were never stored: such a time does not count.
       check: async () => {
-        await c.remountCold();
+        await s.remountCold();
         return (await exists(m(`tree/${d.treeLeaves[0]}`))) ? undefined : 'the empty directories did not survive a remount';
       },
     },
     {
       workload: 'find-cold',
-      setup: c.remountCold,
+      setup: s.remountCold,
       run: async () => {
         if (!(await exists(m('tree')))) return { seconds: Number.NaN, note: 'the empty directories of mkdir-tree did not survive a remount' };
         const r = await bash(`find ${m('tree')} | wc -l`);
@@ -196,7 +277,7 @@ export function mountSteps(c: MountContext): Step[] {
       workload: 'chmod-100',
       run: async () => ({ seconds: (await bash(`chmod 600 ${m('mvdst')}/*`)).seconds }),
       check: async () => {
-        await c.remountCold();
+        await s.remountCold();
         const mode = (await exec('stat', ['-c', '%a', m('mvdst/g001')])).stdout.trim();
         return mode === '600' ? undefined : `not persisted (mode ${mode} after remount)`;
       },
@@ -205,7 +286,7 @@ export function mountSteps(c: MountContext): Step[] {
       workload: 'touch-100',
       run: async () => ({ seconds: (await bash(`touch -d '2001-02-03 04:05:06' ${m('mvdst')}/*`)).seconds }),
       check: async () => {
-        await c.remountCold();
+        await s.remountCold();
         const mtime = (await exec('stat', ['-c', '%Y', m('mvdst/g001')])).stdout.trim();
         return mtime === String(Date.UTC(2001, 1, 3, 4, 5, 6) / 1000) ? undefined : 'mtime not persisted';
       },
@@ -222,6 +303,90 @@ export function mountSteps(c: MountContext): Step[] {
       },
     },
   ];
+}
+
+/** The later workloads: many small writes, parallel transfers, and directories of 10,000 files
+ *  (prepared in the bucket beforehand, see bucket.ts). */
+function bigMountSteps(c: MountContext, s: Session): Step[] {
+  const m = (p: string) => path.join(c.mnt, p);
+  const d = c.data;
+  const pwKeys = d.parFiles.map((_, i) => `pw${i + 1}`);
+  return [
+    {
+      workload: 'small-writes-8k',
+      run: () => untilDurable(
+        () => exec(process.execPath, [childProgram('small-writer.js'), m('w8k'), d.block8k, String(d.smallWriteSize)]),
+        () => untilObject(c.direct, c.bucket, 'w8k', d.smallWriteSize),
+      ),
+      check: () => differs(c.direct, c.bucket, 'w8k', d.smallWriteMd5),
+    },
+    {
+      workload: 'parallel-write-4x64',
+      run: () => untilDurable(
+        () => bash(inParallel(d.parFiles.map((f, i) => `dd if=${f} of=${m(pwKeys[i]!)} bs=1M status=none`))),
+        () => Promise.all(pwKeys.map((k) => untilObject(c.direct, c.bucket, k, d.parSize))),
+      ),
+      check: async () => (await Promise.all(pwKeys.map((k, i) => differs(c.direct, c.bucket, k, d.parMd5s[i]!)))).find(Boolean),
+    },
+    {
+      workload: 'parallel-read-4x64',
+      setup: s.remountCold,
+      run: async () => ({ seconds: (await bash(inParallel(parKeys(d).map((k) => `cat ${m(k)} > /dev/null`)))).seconds }),
+      // cat checks nothing: read the files once more (untimed) and compare.
+      check: async () => {
+        const sums = (await exec('md5sum', parKeys(d).map(m))).stdout.trim().split('\n').map((l) => l.split(' ')[0]);
+        return sums.every((sum, i) => sum === d.parMd5s[i]) ? undefined : `md5 mismatch reading ${PAR_PREFIX}`;
+      },
+    },
+    {
+      workload: 'bigdir-ls',
+      setup: s.remountCold,
+      run: async () => {
+        const r = await bash(`ls ${m(BIGDIR_PREFIX)} | wc -l`);
+        if (Number(r.stdout.trim()) !== BIGDIR_FILES) throw new Error(`ls listed ${r.stdout.trim()} names, expected ${BIGDIR_FILES}`);
+        return { seconds: r.seconds };
+      },
+    },
+    { workload: 'bigdir-ls-l-cold', setup: s.remountCold, run: () => s.lsL(BIGDIR_PREFIX, BIGDIR_FILES) },
+    { workload: 'bigdir-ls-l-warm', setup: s.afterColdLsL(BIGDIR_PREFIX, BIGDIR_FILES), run: () => s.lsL(BIGDIR_PREFIX, BIGDIR_FILES) },
+    {
+      workload: 'bigtree-find-cold',
+      setup: s.remountCold,
+      run: async () => {
+        const r = await bash(`find ${m(BIGTREE_PREFIX)} | wc -l`);
+        const expected = BIGTREE_DIRS + BIGTREE_FILES;
+        if (Number(r.stdout.trim()) !== expected) throw new Error(`find listed ${r.stdout.trim()}, expected ${expected}`);
+        return { seconds: r.seconds };
+      },
+    },
+  ];
+}
+
+function childProgram(name: string): string {
+  return new URL(`./${name}`, import.meta.url).pathname;
+}
+
+/** A bash script that runs the commands at once and fails when any of them fails (a bare
+ *  `wait` would not). */
+export function inParallel(commands: string[]): string {
+  return `pids=()\n${commands.map((cmd) => `${cmd} & pids+=($!)`).join('\n')}\nfor p in "\${pids[@]}"; do wait "$p"; done`;
+}
+
+/** Times a write until the application's last close returned and until `durable` resolves. */
+async function untilDurable(write: () => Promise<unknown>, durable: () => Promise<unknown>): Promise<Timing> {
+  const started = performance.now();
+  await write();
+  const closeSeconds = (performance.now() - started) / 1000;
+  await durable();
+  return { seconds: (performance.now() - started) / 1000, closeSeconds };
+}
+
+/** After a write (untimed): a note when the object in the bucket is not what was written. */
+async function differs(client: S3Client, bucket: string, key: string, md5: string): Promise<string | undefined> {
+  const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const hash = createHash('md5');
+  for await (const chunk of r.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+  return hash.digest('hex') === md5 ? undefined : `${key} in the bucket differs from what was written`;
 }
 
 /** Whether a path in a mount exists, asked through a child process. */
@@ -246,17 +411,6 @@ async function untilKeys(client: S3Client, bucket: string, prefix: string, count
   }
 }
 
-export async function listKeys(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const o of r.Contents ?? []) keys.push(o.Key!);
-    token = r.IsTruncated ? r.NextContinuationToken : undefined;
-  } while (token);
-  return keys;
-}
-
 // ---- the bare SDK -----------------------------------------------------------------------------
 
 export interface SdkContext {
@@ -268,6 +422,12 @@ export interface SdkContext {
   parallel: number;
 }
 
+async function timed(work: () => Promise<unknown>): Promise<Timing> {
+  const started = performance.now();
+  await work();
+  return { seconds: (performance.now() - started) / 1000 };
+}
+
 /** The same transfers, done directly: one PUT or a multipart upload of the same part size and
  *  parallelism as qsfs, parallel ranged GETs, single requests for small files. */
 export function sdkSteps(c: SdkContext): Step[] {
@@ -275,15 +435,10 @@ export function sdkSteps(c: SdkContext): Step[] {
   const B = c.bucket;
   const limit = pLimit(c.parallel);
   const put = (Key: string, Body: Buffer) => c.client.send(new PutObjectCommand({ Bucket: B, Key, Body }));
-  const timed = async (work: () => Promise<unknown>): Promise<Timing> => {
-    const started = performance.now();
-    await work();
-    return { seconds: (performance.now() - started) / 1000 };
-  };
   const smallNames = async () => (await fsp.readdir(d.smallDir)).sort();
   const hundredNames = async () => (await fsp.readdir(d.hundredDir)).sort();
   return [
-    { workload: 'seq-write', run: () => timed(() => multipartUpload(c, 'big')) },
+    { workload: 'seq-write', run: () => timed(() => uploadFile(c, 'big', d.bigFile, d.bigSize)) },
     { workload: 'seq-read-cold', run: () => timed(async () => {
       if ((await parallelDownloadMd5(c, 'big')) !== d.bigMd5) throw new Error('SDK download md5 mismatch');
     }) },
@@ -298,6 +453,7 @@ export function sdkSteps(c: SdkContext): Step[] {
       for (const name of await smallNames()) await put(`small/${name}`, await fsp.readFile(path.join(d.smallDir, name)));
     }) },
     { workload: 'small-ls-l-cold', run: () => timed(() => listKeys(c.client, B, 'small/')) },
+    { workload: 'small-ls-l-warm', run: () => timed(() => listKeys(c.client, B, 'small/')) },
     { workload: 'small-cat-cold', run: () => timed(async () => {
       for (const name of await smallNames()) {
         const r = await c.client.send(new GetObjectCommand({ Bucket: B, Key: `small/${name}` }));
@@ -336,7 +492,50 @@ export function sdkSteps(c: SdkContext): Step[] {
       const list = (await fsp.readFile(path.join(d.dir, 'tree.list'), 'utf8')).trim().split('\n');
       for (const rel of list) await put(`untar/${rel}`, await fsp.readFile(path.join('/usr', rel)));
     }) },
+    ...bigSdkSteps(c, limit),
   ];
+}
+
+/** The SDK side of bigMountSteps. */
+function bigSdkSteps(c: SdkContext, limit: LimitFunction): Step[] {
+  const d = c.data;
+  const B = c.bucket;
+  const listed = async (prefix: string, count: number): Promise<string[]> => {
+    const keys = await listKeys(c.client, B, prefix);
+    if (keys.length !== count) throw new Error(`listed ${keys.length} keys under ${prefix}, expected ${count}`);
+    return keys;
+  };
+  // ls -l: the names, then every object's attributes, `parallel` HEADs in flight.
+  const listedWithHeads = async (): Promise<void> => {
+    const keys = await listed(BIGDIR_PREFIX, BIGDIR_FILES);
+    await Promise.all(keys.map((Key) => limit(() => c.client.send(new HeadObjectCommand({ Bucket: B, Key })))));
+  };
+  return [
+    { workload: 'small-writes-8k', run: () => timed(() => multipartUpload(c, 'w8k', d.smallWriteSize, repeatedBlock(d.block8k))) },
+    // One limit for the four: `parallel` parts in flight in all, as qsfs's -n.
+    { workload: 'parallel-write-4x64', run: () => timed(() => Promise.all(d.parFiles.map((f, i) => uploadFile(c, `pw${i + 1}`, f, d.parSize, limit)))) },
+    { workload: 'parallel-read-4x64', run: () => timed(() => Promise.all(parKeys(d).map(async (Key) => {
+      const r = await c.client.send(new GetObjectCommand({ Bucket: B, Key }));
+      let n = 0;
+      for await (const chunk of r.Body as AsyncIterable<Uint8Array>) n += chunk.length;
+      if (n !== d.parSize) throw new Error(`short GET of ${Key}: ${n} bytes`);
+    }))) },
+    { workload: 'bigdir-ls', run: () => timed(() => listed(BIGDIR_PREFIX, BIGDIR_FILES)) },
+    { workload: 'bigdir-ls-l-cold', run: () => timed(listedWithHeads) },
+    { workload: 'bigdir-ls-l-warm', run: () => timed(listedWithHeads) },
+    { workload: 'bigtree-find-cold', run: () => timed(() => listed(BIGTREE_PREFIX, BIGTREE_FILES)) },
+  ];
+}
+
+/** Parts of the data small-writes-8k writes: its 8 KiB block over and over, made as needed. */
+function repeatedBlock(blockFile: string): ReadPart {
+  let block: Buffer | undefined;
+  return async (offset, length) => {
+    block ??= await fsp.readFile(blockFile);
+    const at = offset % block.length;
+    // fill() repeats its pattern from the start of the part: rotate it to the part's offset.
+    return Buffer.alloc(length).fill(Buffer.concat([block.subarray(at), block.subarray(0, at)]));
+  };
 }
 
 async function replaceMetadata(c: SdkContext, key: string, metadata: Record<string, string>): Promise<void> {
@@ -345,28 +544,37 @@ async function replaceMetadata(c: SdkContext, key: string, metadata: Record<stri
   }));
 }
 
-async function multipartUpload(c: SdkContext, key: string): Promise<void> {
-  const d = c.data;
-  if (d.bigSize <= c.partSize) {
-    await c.client.send(new PutObjectCommand({ Bucket: c.bucket, Key: key, Body: await fsp.readFile(d.bigFile) }));
-    return;
-  }
-  const { UploadId } = await c.client.send(new CreateMultipartUploadCommand({ Bucket: c.bucket, Key: key }));
-  const fh = await fsp.open(d.bigFile, 'r');
+/** Reads `length` bytes of what is uploaded, from `offset`. */
+type ReadPart = (offset: number, length: number) => Promise<Buffer>;
+
+async function uploadFile(c: SdkContext, key: string, file: string, size: number, limit?: LimitFunction): Promise<void> {
+  const fh = await fsp.open(file, 'r');
   try {
-    const limit = pLimit(c.parallel);
-    const count = Math.ceil(d.bigSize / c.partSize);
-    const parts = await Promise.all(Array.from({ length: count }, (_, i) => limit(async () => {
-      const length = Math.min(c.partSize, d.bigSize - i * c.partSize);
+    await multipartUpload(c, key, size, async (offset, length) => {
       const body = Buffer.allocUnsafe(length);
-      await fh.read(body, 0, length, i * c.partSize);
-      const r = await c.client.send(new UploadPartCommand({ Bucket: c.bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }));
-      return { PartNumber: i + 1, ETag: r.ETag };
-    })));
-    await c.client.send(new CompleteMultipartUploadCommand({ Bucket: c.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+      await fh.read(body, 0, length, offset);
+      return body;
+    }, limit);
   } finally {
     await fh.close();
   }
+}
+
+/** One PUT, or a multipart upload of the part size with `limit` (by default `parallel`) parts in
+ *  flight; each part is read only when it is sent. */
+async function multipartUpload(c: SdkContext, key: string, size: number, read: ReadPart, limit = pLimit(c.parallel)): Promise<void> {
+  if (size <= c.partSize) {
+    await c.client.send(new PutObjectCommand({ Bucket: c.bucket, Key: key, Body: await read(0, size) }));
+    return;
+  }
+  const { UploadId } = await c.client.send(new CreateMultipartUploadCommand({ Bucket: c.bucket, Key: key }));
+  const count = Math.ceil(size / c.partSize);
+  const parts = await Promise.all(Array.from({ length: count }, (_, i) => limit(async () => {
+    const body = await read(i * c.partSize, Math.min(c.partSize, size - i * c.partSize));
+    const r = await c.client.send(new UploadPartCommand({ Bucket: c.bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }));
+    return { PartNumber: i + 1, ETag: r.ETag };
+  })));
+  await c.client.send(new CompleteMultipartUploadCommand({ Bucket: c.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
 }
 
 /** Ranged GETs of the part size, `parallel` in flight, hashed in order (a bounded window). */
