@@ -58,6 +58,7 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
 
 // Runs on a libfuse worker thread: note who asked, wake the JS thread, wait for its answer.
 #define FUSE_NATIVE_HANDLER(name, blk)\
+  gather_barrier(op_##name);\
   fuse_thread_locals_t *l = get_thread_locals();\
   l->op = op_##name;\
   l->op_fn = fuse_native_dispatch_##name;\
@@ -217,6 +218,7 @@ typedef struct {
 
 static pthread_key_t thread_locals_key;
 static fuse_thread_locals_t* get_thread_locals();
+static void gather_barrier (uint32_t op);
 
 // The caller of the operation the JS thread is running now: uid, gid, pid, umask. JS reads it
 // synchronously at the start of a handler (binding.caller, a Uint32 view of this array).
@@ -469,6 +471,206 @@ FUSE_METHOD(write, 6, 2, (const char *path, const char *buf, size_t len, off_t o
   assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);
 })
 
+// Small writes, gathered. Without the kernel's writeback cache (it would trust its own file sizes
+// over the bucket's), every write(2) is one FUSE request, and each was one trip into JS: 8 KiB
+// writes (Python's and stdio's buffers) cost a thread handoff per 8 KiB. A write of up to
+// GATHER_SMALL bytes that continues the bytes gathered for its file handle is copied here and
+// answered at once; JS gets the gathered bytes in one write of up to GATHER_MAX when they stop
+// being contiguous or fill up, and before any other operation reaches JS (the barrier: a stat, a
+// read, a flush or close sees every byte written before it). A write JS refuses later (its
+// cache or disk failed) is reported by the next write, flush, fsync or close of that handle, as
+// a file system with a page cache reports a failed writeback.
+#define GATHER_SMALL (128 * 1024)
+#define GATHER_MAX (1024 * 1024)
+#define GATHER_FIRST (64 * 1024)
+#define GATHER_HANDLES 16
+
+typedef struct gathered_write {
+  uint64_t fh;
+  char *path;
+  off_t offset;
+  size_t len;
+  size_t cap;
+  char *data;
+  struct gathered_write *next;
+} gathered_write_t;
+
+typedef struct deferred_error {
+  uint64_t fh;
+  int error;
+  struct deferred_error *next;
+} deferred_error_t;
+
+static pthread_mutex_t gather_mut = PTHREAD_MUTEX_INITIALIZER;
+// Held while gathered bytes travel to JS: a barrier waits for those too.
+static pthread_mutex_t deliver_mut = PTHREAD_MUTEX_INITIALIZER;
+static gathered_write_t *gathered = NULL;
+static int gathered_handles = 0;
+// Gathered buffers not yet delivered, including those on their way (the barrier's fast path).
+static int gathered_live = 0;
+static deferred_error_t *deferred_errors = NULL;
+static int gathering_off = -1; // QSFS_FUSE_GATHER=0 turns it off
+
+static void defer_error (uint64_t fh, int error) {
+  deferred_error_t *e = malloc(sizeof(deferred_error_t));
+  if (e == NULL) return;
+  e->fh = fh;
+  e->error = error;
+  pthread_mutex_lock(&gather_mut);
+  e->next = deferred_errors;
+  deferred_errors = e;
+  pthread_mutex_unlock(&gather_mut);
+}
+
+static int take_deferred_error (uint64_t fh) {
+  int error = 0;
+  pthread_mutex_lock(&gather_mut);
+  for (deferred_error_t **p = &deferred_errors; *p != NULL; ) {
+    if ((*p)->fh == fh) {
+      deferred_error_t *e = *p;
+      *p = e->next;
+      if (error == 0) error = e->error;
+      free(e);
+    } else {
+      p = &(*p)->next;
+    }
+  }
+  pthread_mutex_unlock(&gather_mut);
+  return error;
+}
+
+// Called with deliver_mut held: one write into JS; the buffer is freed.
+static int deliver (gathered_write_t *g) {
+  struct fuse_file_info info;
+  memset(&info, 0, sizeof(info));
+  info.fh = g->fh;
+  int res = fuse_native_write(g->path, g->data, g->len, g->offset, &info);
+  if (res >= 0 && (size_t) res != g->len) res = -EIO;
+  free(g->data);
+  free(g->path);
+  free(g);
+  __atomic_sub_fetch(&gathered_live, 1, __ATOMIC_SEQ_CST);
+  return res < 0 ? res : 0;
+}
+
+// Takes out the gathered buffers matching: all (fh 0 and path NULL), one handle's, or those of
+// other handles of a path.
+static gathered_write_t *take_gathered (int all, uint64_t fh, const char *other_than_path_of) {
+  gathered_write_t *taken = NULL;
+  pthread_mutex_lock(&gather_mut);
+  for (gathered_write_t **p = &gathered; *p != NULL; ) {
+    gathered_write_t *g = *p;
+    int match = all || g->fh == fh || (other_than_path_of != NULL && strcmp(g->path, other_than_path_of) == 0);
+    if (match) {
+      *p = g->next;
+      gathered_handles--;
+      g->next = taken;
+      taken = g;
+    } else {
+      p = &g->next;
+    }
+  }
+  pthread_mutex_unlock(&gather_mut);
+  return taken;
+}
+
+static void deliver_list (gathered_write_t *g, uint64_t report_fh, int *report) {
+  while (g != NULL) {
+    gathered_write_t *next = g->next;
+    uint64_t fh = g->fh;
+    int res = deliver(g);
+    if (res < 0) {
+      if (report != NULL && fh == report_fh && *report == 0) *report = res;
+      else defer_error(fh, res);
+    }
+    g = next;
+  }
+}
+
+static void gather_barrier (uint32_t op) {
+  if (op == op_write || op == op_init) return;
+  if (__atomic_load_n(&gathered_live, __ATOMIC_SEQ_CST) == 0) return;
+  pthread_mutex_lock(&deliver_mut);
+  deliver_list(take_gathered(1, 0, NULL), 0, NULL);
+  pthread_mutex_unlock(&deliver_mut);
+}
+
+static int fuse_native_write_gathering (const char *path, const char *buf, size_t len, off_t offset, struct fuse_file_info *info) {
+  if (gathering_off < 0) {
+    const char *v = getenv("QSFS_FUSE_GATHER");
+    gathering_off = v != NULL && strcmp(v, "0") == 0;
+  }
+  uint64_t fh = info != NULL ? info->fh : 0;
+  int deferred = take_deferred_error(fh);
+  if (deferred != 0) return deferred;
+  if (!gathering_off && len <= GATHER_SMALL && info != NULL) {
+    int other_handles = 0;
+    pthread_mutex_lock(&gather_mut);
+    gathered_write_t *mine = NULL;
+    for (gathered_write_t *g = gathered; g != NULL; g = g->next) {
+      if (g->fh == fh) mine = g;
+      else if (strcmp(g->path, path) == 0) other_handles = 1;
+    }
+    if (mine != NULL && !other_handles && offset == mine->offset + (off_t) mine->len && mine->len + len <= GATHER_MAX) {
+      if (mine->len + len > mine->cap) {
+        size_t cap = mine->cap;
+        while (cap < mine->len + len) cap *= 2;
+        if (cap > GATHER_MAX) cap = GATHER_MAX;
+        char *data = realloc(mine->data, cap);
+        if (data == NULL) { pthread_mutex_unlock(&gather_mut); goto direct; }
+        mine->data = data;
+        mine->cap = cap;
+      }
+      memcpy(mine->data + mine->len, buf, len);
+      mine->len += len;
+      pthread_mutex_unlock(&gather_mut);
+      return (int) len;
+    }
+    pthread_mutex_unlock(&gather_mut);
+    // Not a continuation: what this handle (and any other handle of the file) gathered goes first.
+    int report = 0;
+    pthread_mutex_lock(&deliver_mut);
+    deliver_list(take_gathered(0, fh, path), fh, &report);
+    pthread_mutex_unlock(&deliver_mut);
+    if (report != 0) return report;
+    // Start gathering anew from this write, if there is room for one more handle.
+    gathered_write_t *g = calloc(1, sizeof(gathered_write_t));
+    size_t cap = len > GATHER_FIRST ? GATHER_MAX : GATHER_FIRST;
+    char *data = g != NULL ? malloc(cap) : NULL;
+    char *copy = g != NULL ? strdup(path) : NULL;
+    pthread_mutex_lock(&gather_mut);
+    if (g != NULL && data != NULL && copy != NULL && gathered_handles < GATHER_HANDLES) {
+      g->fh = fh;
+      g->path = copy;
+      g->offset = offset;
+      g->len = len;
+      g->cap = cap;
+      g->data = data;
+      memcpy(g->data, buf, len);
+      g->next = gathered;
+      gathered = g;
+      gathered_handles++;
+      __atomic_add_fetch(&gathered_live, 1, __ATOMIC_SEQ_CST);
+      pthread_mutex_unlock(&gather_mut);
+      return (int) len;
+    }
+    pthread_mutex_unlock(&gather_mut);
+    free(g);
+    free(data);
+    free(copy);
+  }
+direct:
+  {
+    // Large writes go to JS as they are, after what this handle and the file's others gathered.
+    int report = 0;
+    pthread_mutex_lock(&deliver_mut);
+    deliver_list(take_gathered(0, fh, path), fh, &report);
+    pthread_mutex_unlock(&deliver_mut);
+    if (report != 0) return report;
+  }
+  return fuse_native_write(path, buf, len, offset, info);
+}
+
 // Directories. libfuse 3.14 gives readdirplus attributes only to entries filled with offsets
 // (in its whole-list mode it sends every entry without them), so the listing JS answers is kept
 // here per open directory and served page by page with offsets, without a trip into JS per
@@ -573,6 +775,7 @@ static int fuse_native_readdir (const char *path, void *buf, fuse_fill_dir_t fil
   if (d == NULL) return -EIO;
   // Offset 0: the start of a listing (opendir, or rewinddir): ask JS for the names now.
   if (offset == 0 || !d->filled) {
+    gather_barrier(op_readdir);
     dir_snapshot_clear(d);
     fuse_thread_locals_t *l = get_thread_locals();
     l->op = op_readdir;
@@ -642,6 +845,7 @@ static void fuse_native_dispatch_getxattr (uv_async_t* handle, fuse_thread_local
 
 static int fuse_native_getxattr (const char *path, const char *name, char *value, size_t size) {
   if (!xattr_name_stored(name)) return -ENODATA;
+  gather_barrier(op_getxattr);
   fuse_thread_locals_t *l = get_thread_locals();
   l->op = op_getxattr;
   l->op_fn = fuse_native_dispatch_getxattr;
@@ -719,6 +923,25 @@ FUSE_METHOD_VOID(ftruncate, 4, 0, (const char *path, off_t size, struct fuse_fil
   FUSE_FH_ARGV(3)
   FUSE_UINT64_TO_INTS_ARGV(l->offset, 4)
 })
+
+// A gathered write JS refused is reported here, by the flush of close(2) and by fsync.
+static int fuse_native_flush_reporting (const char *path, struct fuse_file_info *info) {
+  int res = fuse_native_flush(path, info); // its barrier delivers what the handle gathered
+  int deferred = info != NULL ? take_deferred_error(info->fh) : 0;
+  return deferred != 0 ? deferred : res;
+}
+
+static int fuse_native_fsync_reporting (const char *path, int datasync, struct fuse_file_info *info) {
+  int res = fuse_native_fsync(path, datasync, info);
+  int deferred = info != NULL ? take_deferred_error(info->fh) : 0;
+  return deferred != 0 ? deferred : res;
+}
+
+static int fuse_native_release_reporting (const char *path, struct fuse_file_info *info) {
+  int res = fuse_native_release(path, info);
+  if (info != NULL) take_deferred_error(info->fh); // the handle is gone: so is what it owed
+  return res;
+}
 
 // libfuse 3 has one truncate, with the file handle when the caller had the file open.
 static int fuse_native_truncate_any (const char *path, off_t size, struct fuse_file_info *info) {
@@ -1008,8 +1231,8 @@ NAPI_METHOD(fuse_native_mount) {
   if (implemented[op_access]) ops.access = fuse_native_access;
   if (implemented[op_truncate] || implemented[op_ftruncate]) ops.truncate = fuse_native_truncate_any;
   if (implemented[op_getattr]) ops.getattr = fuse_native_getattr;
-  if (implemented[op_flush]) ops.flush = fuse_native_flush;
-  if (implemented[op_fsync]) ops.fsync = fuse_native_fsync;
+  if (implemented[op_flush]) ops.flush = fuse_native_flush_reporting;
+  if (implemented[op_fsync]) ops.fsync = fuse_native_fsync_reporting;
   if (implemented[op_fsyncdir]) ops.fsyncdir = fuse_native_fsyncdir;
   if (implemented[op_readdir]) ops.readdir = fuse_native_readdir;
   if (implemented[op_readlink]) ops.readlink = fuse_native_readlink;
@@ -1025,8 +1248,8 @@ NAPI_METHOD(fuse_native_mount) {
   // Open directories hold their listing here (see dir_snapshot_t); JS opendir/releasedir are not used.
   ops.opendir = fuse_native_opendir_snapshot;
   if (implemented[op_read]) ops.read = fuse_native_read;
-  if (implemented[op_write]) ops.write = fuse_native_write;
-  if (implemented[op_release]) ops.release = fuse_native_release;
+  if (implemented[op_write]) ops.write = fuse_native_write_gathering;
+  if (implemented[op_release]) ops.release = fuse_native_release_reporting;
   ops.releasedir = fuse_native_releasedir_snapshot;
   if (implemented[op_create]) ops.create = fuse_native_create;
   if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;
