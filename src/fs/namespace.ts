@@ -268,7 +268,7 @@ export class Namespace {
     const listing = this.dirs.get(dir);
     let listed = listing && !isTooBig(listing) ? kindIn(listing, name) : undefined;
     let listedNow = listed !== undefined && this.f.listingFresh((listing as Listing).listedAt);
-    if (!listedNow && this.worthListingFor(dir, listing)) {
+    if (!listedNow && this.worthListingFor(dir, listing, this.cache.entry(path) !== undefined)) {
       const maxNames = listing === undefined || isTooBig(listing) ? LIST_PAGE : Math.max(RELIST_FOR_LOOKUP_MAX_NAMES, sizeOfListing(listing));
       const names = await this.list(dir, { maxNames, forLookup: true });
       const answer = this.answerFromCache(path); // the listing may have confirmed the entry
@@ -294,14 +294,16 @@ export class Namespace {
 
   /**
    * Whether to list the parent for a lookup: when we know nothing of it (one page), or it is
-   * small and listed before, or it is being walked (read by readdir a moment ago: `ls -l`, `find`
-   * and `du` of 10,000 names outlast the window, and one listing confirms what is left of the walk
-   * where a HEAD per name would not); not when it was too big a moment ago.
+   * small and listed before, or it is being walked again (read by readdir a moment ago, with the
+   * name's entry known from before: a second `ls -l`, `find` or `du` of 10,000 names outlasts the
+   * window, and one listing confirms what is left of the walk where a HEAD per name would not; a
+   * first walk has nothing to confirm and needs its HEADs anyway); not when it was too big a
+   * moment ago.
    */
-  private worthListingFor(dir: string, listing: Listing | TooBig | undefined): boolean {
+  private worthListingFor(dir: string, listing: Listing | TooBig | undefined, entryKnown: boolean): boolean {
     if (listing === undefined) return true;
     if (isTooBig(listing)) return !this.f.tooBigFresh(listing.at);
-    return sizeOfListing(listing) <= RELIST_FOR_LOOKUP_MAX_NAMES || this.prefetchCursors.has(dir);
+    return sizeOfListing(listing) <= RELIST_FOR_LOOKUP_MAX_NAMES || (entryKnown && this.prefetchCursors.has(dir));
   }
 
   /** A HEAD of the file's key: its entry, or null when there is no such object. */
