@@ -3,21 +3,21 @@
 // upload. Pages of the object are fetched on demand with ranged GETs; misses arriving together
 // share one request, and a sequential reader gets read-ahead.
 //
-// Page buffers come from a pool and go back to it when the page leaves memory (buffer-pool.ts).
-// So nothing may hold a page's buffer across an await: a reader waiting for a GET leaves a
-// Delivery (where it wants the bytes), and the GET copies into it the moment it lands.
+// Page buffers come from the memory budget's pool and go back to it when the page leaves memory
+// (buffer-pool.ts, memory-budget.ts). So nothing may hold a page's buffer across an await: a
+// reader waiting for a GET leaves a Delivery (where it wants the bytes), and the GET copies into
+// it the moment it lands. GETs and writes lease their buffers from the budget before they use
+// them, so that memory stays within it while they run.
 //
 // Regions of the file:
 //   [0, baseSize)    the object's bytes, unless a page holds newer ones
 //   [baseSize, size) zeros, unless a page holds written bytes
 // Invariant: bytes of a page past `size` are zero.
 import type { LimitFunction } from 'p-limit';
-import type { Logger } from '../log.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
 import { md5HexOf } from '../transfer/md5.js';
 import type { CachedPage, MemoryBudget, PageOwner } from './memory-budget.js';
-import type { BufferPool } from './buffer-pool.js';
 import { ReadAhead } from './read-ahead.js';
 import { SpillFile } from './spill-file.js';
 
@@ -32,6 +32,8 @@ export class Page implements CachedPage {
   dirtyGen = 0;
   /** Held by a write in progress: not to be evicted meanwhile. */
   pins = 0;
+  /** Fetched by read-ahead and not read since (see memory-budget.ts; cleared by it). */
+  unread = false;
 
   constructor(readonly index: number) {}
 
@@ -50,9 +52,8 @@ export class Page implements CachedPage {
 
 export interface FileDataEnv {
   store: ObjectStore;
+  /** Where page buffers (PAGE_SIZE each) come from and go back to, within the memory limit. */
   budget: MemoryBudget<Page>;
-  /** Where page buffers come from and go back to (PAGE_SIZE each). */
-  pool: BufferPool;
   diskdir: string;
   /** Bounds the GETs in flight across all files (--numtransfer). */
   downloads: LimitFunction;
@@ -62,7 +63,6 @@ export interface FileDataEnv {
   prefetchBytes: number;
   /** -m: check whole-object downloads of single-part objects against their ETag. */
   verifyMd5: boolean;
-  log: Logger;
 }
 
 /** Where a reader wants bytes of a page: copied into `target` the moment the page arrives. */
@@ -142,33 +142,45 @@ export class FileData implements PageOwner<Page> {
     const end = Math.min(position + length, this.size);
     if (end <= position) return 0;
     this.notePattern(position, end);
-    await this.copyWhenPresent(buf, position, end);
+    await this.copyWhenPresent([buf], end - position, position, end);
     return end - position;
   }
 
-  /** A copy of bytes [start, end): the body of an upload (in `into` when given, end - start long). */
-  async bytes(start: number, end: number, into?: Buffer): Promise<Buffer> {
-    const out = into ?? Buffer.allocUnsafe(end - start);
-    await this.copyWhenPresent(out, start, end);
+  /** A copy of bytes [start, end) in a buffer of its own (for saving the file at unmount). */
+  async bytes(start: number, end: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(end - start);
+    if (end > start) await this.copyWhenPresent([out], end - start, start, end);
     return out;
   }
 
   /**
-   * Copies [start, end) into `target`: pages here now are copied at once, the others as their
-   * GETs land, straight from the fetched bytes. (Waiting until all are cached together could
-   * wait forever when other files keep evicting them from a small --maxcache.)
+   * Copies bytes [start, end) into `targets`, `stride` bytes into each in turn: the body of an
+   * upload, in buffers of the page pool rather than one buffer its size.
    */
-  private async copyWhenPresent(target: Buffer, start: number, end: number): Promise<void> {
+  async copyInto(targets: Buffer[], stride: number, start: number, end: number): Promise<void> {
+    if (end > start) await this.copyWhenPresent(targets, stride, start, end);
+  }
+
+  /**
+   * Copies [start, end) into `targets` (byte i of the range to targets[i / stride] at i % stride):
+   * pages here now are copied at once, the others as their GETs land, straight from the fetched
+   * bytes. (Waiting until all are cached together could wait forever when other files keep
+   * evicting them from a small --maxcache.)
+   */
+  private async copyWhenPresent(targets: Buffer[], stride: number, start: number, end: number): Promise<void> {
     const reader = { live: true };
     const waits: Array<Promise<void>> = [];
     for (let pos = start; pos < end;) {
       const index = pageOf(pos);
       const offset = pos - index * PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - offset, end - pos);
-      if (this.pages.has(index) || index * PAGE_SIZE >= this.baseSize) this.copyOut(target, pos - start, pos, pos + n);
+      const rel = pos - start;
+      const target = targets[Math.floor(rel / stride)]!;
+      const at = rel % stride;
+      const n = Math.min(PAGE_SIZE - offset, end - pos, stride - at);
+      if (this.pages.has(index) || index * PAGE_SIZE >= this.baseSize) this.copyOut(target, at, pos, pos + n);
       else {
         const pending = this.pendingFor(index);
-        pending.deliveries.push({ target, at: pos - start, offset, n, reader });
+        pending.deliveries.push({ target, at, offset, n, reader });
         waits.push(pending.settled);
       }
       pos += n;
@@ -190,7 +202,7 @@ export class FileData implements PageOwner<Page> {
   private async ensurePage(index: number): Promise<Page> {
     const here = this.pages.get(index);
     if (here) return here;
-    const fresh = this.env.pool.take();
+    const fresh = this.env.budget.take();
     const reader = { live: true };
     const pending = this.pendingFor(index);
     pending.deliveries.push({ target: fresh, at: 0, offset: 0, n: PAGE_SIZE, reader });
@@ -198,12 +210,12 @@ export class FileData implements PageOwner<Page> {
       await pending.settled;
     } catch (err) {
       reader.live = false;
-      this.env.pool.give(fresh);
+      this.env.budget.give(fresh);
       throw err;
     }
     const again = this.pages.get(index);
     if (again) {
-      this.env.pool.give(fresh);
+      this.env.budget.give(fresh);
       return again;
     }
     // Cached by the GET and evicted since: the copy delivered to `fresh` becomes the page.
@@ -248,6 +260,7 @@ export class FileData implements PageOwner<Page> {
     const page = this.pages.get(index);
     if (page?.buf) {
       page.buf.copy(target, at, offset, offset + n);
+      this.env.budget.markRead(page);
       this.env.budget.touch(page);
     } else if (page?.onDisk) {
       this.spillFile!.read(index, target, at, offset, n);
@@ -261,7 +274,7 @@ export class FileData implements PageOwner<Page> {
 
   /** Sequential readers get read-ahead (see read-ahead.ts); a random reader fetches only what it asks for. */
   private notePattern(position: number, end: number): void {
-    for (const [start, stop] of this.readAhead.note(position, end, this.baseSize)) this.fetchMissing(start, stop);
+    for (const [start, stop] of this.readAhead.note(position, end, this.baseSize, this.env.budget.readAheadRoom)) this.fetchMissing(start, stop);
   }
 
   /** Starts GETs for the missing pages of [start, end), one per contiguous run. */
@@ -340,26 +353,33 @@ export class FileData implements PageOwner<Page> {
     });
   }
 
-  /** GETs pages [first, last] into pool buffers, caches them and serves their readers. */
+  /**
+   * GETs pages [first, last] into buffers leased from the memory budget (waiting while it is
+   * full: read-ahead then runs fewer GETs at once), caches them and serves their readers.
+   */
   private async fetchPages(first: number, last: number, pending: PendingPage[]): Promise<void> {
     const start = first * PAGE_SIZE;
-    const end = Math.min((last + 1) * PAGE_SIZE, this.baseSize);
-    if (end <= start) { // the file shrank below these pages since they were asked for
+    const wanted = Math.min((last + 1) * PAGE_SIZE, this.baseSize);
+    if (wanted <= start) { // the file shrank below these pages since they were asked for
       this.deliver(first, pending);
       return;
     }
-    const buffers: Buffer[] = [];
-    for (let at = start; at < end; at += PAGE_SIZE) buffers.push(this.env.pool.take());
-    let received: number;
+    const lease = await this.env.budget.lease(Math.ceil((wanted - start) / PAGE_SIZE), 'download');
     try {
-      received = await this.getPinned(start, end, buffers);
-      this.keepFetched(first, start, end, buffers, received);
-    } catch (err) {
-      for (const buf of buffers) this.env.pool.give(buf);
-      throw err;
+      const end = Math.min(wanted, this.baseSize); // it may have shrunk while the lease waited
+      const buffers = lease.buffers;
+      try {
+        const received = end > start ? await this.getPinned(start, end, buffers) : 0;
+        this.keepFetched(first, start, end, buffers, received); // throws before it keeps any
+      } catch (err) {
+        for (const buf of buffers) this.env.budget.give(buf);
+        throw err;
+      }
+      // Before the lease ends: its end lets waiting leases make room, which may evict these pages.
+      this.deliver(first, pending);
+    } finally {
+      lease.end();
     }
-    this.deliver(first, pending);
-    this.trimQuietly();
   }
 
   /**
@@ -412,17 +432,16 @@ export class FileData implements PageOwner<Page> {
     const end = Math.min(data.length, this.baseSize);
     const buffers: Buffer[] = [];
     for (let at = 0; at < end; at += PAGE_SIZE) {
-      const buf = this.env.pool.take();
+      const buf = this.env.budget.take();
       data.copy(buf, 0, at, Math.min(end, at + PAGE_SIZE));
       buffers.push(buf);
     }
     if (end > 0) this.keepFetched(0, 0, end, buffers, end);
-    this.trimQuietly();
   }
 
   /**
    * Checks the bytes of a GET of [start, end), `received` of them in `buffers` (one per page
-   * from page `first`), and caches them; buffers it does not keep go back to the pool.
+   * from page `first`), and caches them; buffers it does not keep go back to the budget.
    */
   private keepFetched(first: number, start: number, end: number, buffers: Buffer[], received: number): void {
     if (received < end - start && end <= this.baseSize) {
@@ -442,12 +461,13 @@ export class FileData implements PageOwner<Page> {
       const from = k * PAGE_SIZE;
       const index = first + k;
       if (from >= usable || this.pages.has(index)) {
-        this.env.pool.give(buf);
+        this.env.budget.give(buf);
         continue;
       }
       if (from + PAGE_SIZE > usable) buf.fill(0, usable - from); // pages hold zeros past the object
       const page = new Page(index);
       page.buf = buf;
+      page.unread = true; // until a reader copies from it (at once, when one is waiting)
       this.pages.set(index, page);
       this.env.budget.add(page, this);
     }
@@ -461,23 +481,53 @@ export class FileData implements PageOwner<Page> {
     // the page is pinned so that making room below cannot drop it before it is written. A page
     // cached already is pinned at once: the fetch of the write's other page lets the budget make
     // room, and a clean page dropped then would come back as zeros under the write.
-    const pinned: Page[] = [];
+    //
+    // The pages it adds to the cache are leased first: while the budget is full of other
+    // transfers' buffers, the writer waits (full of pages, they are spilled to disk to make room).
+    const pinned = new Set<Page>();
+    const ends = new Set([pageOf(position), pageOf(end - 1)]);
     try {
-      for (const index of new Set([pageOf(position), pageOf(end - 1)])) {
-        const page = this.needsFetchBeforeWrite(index, position, end) ? await this.ensurePage(index) : this.pages.get(index);
-        if (!page) continue;
-        page.pins++;
-        pinned.push(page);
+      for (;;) {
+        for (const index of ends) {
+          const page = this.needsFetchBeforeWrite(index, position, end) ? await this.ensurePage(index) : this.pages.get(index);
+          if (!page || pinned.has(page)) continue;
+          page.pins++;
+          pinned.add(page);
+        }
+        const adding = this.missingPages(position, end);
+        if (adding === 0) {
+          this.env.budget.trim(); // may spill pages to disk; ENOSPC reaches this writer
+          this.writeNow(buf, length, position, []);
+          return;
+        }
+        const lease = await this.env.budget.lease(adding, 'write'); // ENOSPC reaches this writer
+        try {
+          // While it waited, a page of the object may have left the cache: fetched again first.
+          if ([...ends].some((index) => this.needsFetchBeforeWrite(index, position, end))) continue;
+          this.writeNow(buf, length, position, lease.buffers);
+          return;
+        } finally {
+          for (const spare of lease.buffers.splice(0)) this.env.budget.give(spare);
+          lease.end();
+        }
       }
-      this.env.budget.trim(); // may spill pages to disk; ENOSPC reaches this writer
-      this.writeNow(buf, length, position);
     } finally {
       for (const page of pinned) page.pins--;
     }
   }
 
-  /** The write itself: synchronous, so no other request sees it half done. */
-  private writeNow(buf: Buffer, length: number, position: number): void {
+  /** Pages of [start, end) not in the cache. */
+  private missingPages(start: number, end: number): number {
+    let n = 0;
+    for (let i = pageOf(start), last = pageOf(end - 1); i <= last; i++) if (!this.pages.has(i)) n++;
+    return n;
+  }
+
+  /**
+   * The write itself: synchronous, so no other request sees it half done. New pages take their
+   * buffers from `leased` (taken out of it), or from the budget when it runs short.
+   */
+  private writeNow(buf: Buffer, length: number, position: number, leased: Buffer[]): void {
     const end = position + length;
     const gen = ++this.generation;
     let pos = position;
@@ -489,7 +539,9 @@ export class FileData implements PageOwner<Page> {
       if (!page) {
         page = new Page(index);
         // A whole-page write needs no zeroing; otherwise the rest of the page is zeros.
-        page.buf = n === PAGE_SIZE ? this.env.pool.take() : this.env.pool.takeZeroed();
+        const fresh = leased.pop();
+        page.buf = fresh === undefined ? (n === PAGE_SIZE ? this.env.budget.take() : this.env.budget.takeZeroed())
+          : n === PAGE_SIZE ? fresh : fresh.fill(0);
         this.pages.set(index, page);
         this.env.budget.add(page, this);
       }
@@ -604,16 +656,8 @@ export class FileData implements PageOwner<Page> {
   /** The page's buffer goes back to the pool (nobody else holds it: see the top of the file). */
   private releaseMemory(page: Page): void {
     this.env.budget.remove(page, page.memoryBytes);
-    if (page.buf) this.env.pool.give(page.buf);
+    if (page.buf) this.env.budget.give(page.buf);
     page.buf = null;
-  }
-
-  private trimQuietly(): void {
-    try {
-      this.env.budget.trim();
-    } catch (err) {
-      this.env.log.warn({ err: String(err) }, 'cannot move cached pages to disk; memory cache over its limit');
-    }
   }
 
   /** Forgets every page and removes the spill file. */

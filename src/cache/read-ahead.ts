@@ -52,9 +52,11 @@ export class ReadAhead {
   /**
    * Notes a read of [position, end) of a file whose object holds `baseSize` bytes; returns the
    * ranges to fetch ahead, each at most one GET long, in order. The caller fetches only the
-   * pages of them not already cached or under way.
+   * pages of them not already cached or under way. `room`: the most read-ahead memory can hold
+   * now (see MemoryBudget.readAheadRoom); what does not fit is offered again at a later read,
+   * except the step holding this request, which its reader waits for.
    */
-  note(position: number, end: number, baseSize: number): Array<[number, number]> {
+  note(position: number, end: number, baseSize: number, room = Infinity): Array<[number, number]> {
     const stream = this.join(position, end);
     if (!stream || this.s.prefetchBytes === 0 || stream.bytes < MIN_STREAM) return [];
     const page = this.s.pageSize;
@@ -70,12 +72,14 @@ export class ReadAhead {
     // fixed cost on both ends, so fewer, larger GETs read faster than one per transfer slot.
     const share = Math.max(Math.min(window, MiB), Math.floor(window / 2));
     const step = Math.ceil(Math.min(this.s.chunkSize, share) / page) * page;
-    // Whole steps only: the rest of the window waits until it makes a whole step, rather than
-    // going out as a GET of a few pages. Two exceptions: the end of the object, and a request
-    // the read-ahead has not reached (the reader waits for it), which gets the step it is in.
-    let stop = from + Math.floor((target - from) / step) * step;
+    // Whole steps only, and as far as memory has room: the rest of the window waits until it
+    // makes a whole step, rather than going out as a GET of a few pages. Two exceptions: the end
+    // of the object, and a request the read-ahead has not reached (the reader waits for it),
+    // which gets the step it is in.
+    const reach = Math.min(target, from + room);
+    let stop = from + Math.floor((reach - from) / step) * step;
     if (from <= position) stop = Math.max(stop, from + Math.ceil((position + 1 - from) / step) * step);
-    if (target >= baseSize) stop = baseSize;
+    if (reach >= baseSize) stop = baseSize;
     stop = Math.min(stop, baseSize);
     if (stop <= from) return [];
     const ranges: Array<[number, number]> = [];

@@ -22,7 +22,8 @@ export interface Options {
   umaskmp: number;              // -u --umaskmp
   retries: number;              // -r --retries
   reqtimeout: number;           // -R --reqtimeout (seconds)
-  maxcache: number;             // -Z --maxcache (MB)
+  maxcache: number;             // -Z --maxcache (MB): the daemon's memory, file data getting all but
+                                //   the process's own share (dataBudgetBytes in cache/memory-budget.ts)
   diskdir: string;              // -k --diskdir
   maxstat: number;              // -t --maxstat (thousands of entries)
   statexpire?: number;          // -e --statexpire (minutes; negative = never expire; absent: --metadata-ttl rules)

@@ -102,7 +102,7 @@ export class DirectHttp {
    * response. Only for idempotent requests: one that failed on a reused socket before any reply
    * goes out again on a new connection.
    */
-  async request(method: string, requestHead: string, body?: Buffer, into?: Buffer[]): Promise<DirectResponse> {
+  async request(method: string, requestHead: string, body?: Buffer | readonly Buffer[], into?: Buffer[]): Promise<DirectResponse> {
     const reused = this.takeIdle();
     try {
       return await this.exchange(reused ?? this.connect(), method, requestHead, body, into);
@@ -163,7 +163,7 @@ export class DirectHttp {
    * `into`: buffers (cache pages) that a 2xx body fills in order, as the kernel delivers it; a
    * body longer than they hold is a protocol error (a ranged GET gets what it asked for).
    */
-  private exchange(c: Connection, method: string, requestHead: string, requestBody?: Buffer, into?: Buffer[]): Promise<DirectResponse> {
+  private exchange(c: Connection, method: string, requestHead: string, requestBody?: Buffer | readonly Buffer[], into?: Buffer[]): Promise<DirectResponse> {
     return new Promise<DirectResponse>((resolve, reject) => {
       let settled = false;
       let replied = false;
@@ -305,7 +305,9 @@ export class DirectHttp {
         : undefined;
       socket.cork();
       socket.write(requestHead);
-      if (requestBody && requestBody.length > 0) socket.write(requestBody);
+      for (const piece of requestBody === undefined ? [] : Buffer.isBuffer(requestBody) ? [requestBody] : requestBody) {
+        if (piece.length > 0) socket.write(piece);
+      }
       socket.uncork();
     });
   }

@@ -45,6 +45,10 @@ export interface PutOptions {
  */
 export type PutExpectation = { etag: string } | 'absent';
 
+/** The body of a PUT or part: one buffer, or several sent one after another (buffers of the
+ *  page pool, rather than one large buffer: see cache/buffer-pool.ts). */
+export type Body = Buffer | readonly Buffer[];
+
 export interface UploadedPart {
   partNumber: number;
   etag: string;
@@ -69,7 +73,7 @@ export interface ObjectStore {
    *  a HEAD and a GET at once. null when there is no such object. */
   getStart(key: string, length: number): Promise<{ info: ObjectInfo; data: Buffer } | null>;
   /** Stores an object; returns its ETag. With `expect`, only over that object (see PutExpectation). */
-  put(key: string, body: Buffer, options?: PutOptions, expect?: PutExpectation): Promise<string>;
+  put(key: string, body: Body, options?: PutOptions, expect?: PutExpectation): Promise<string>;
   /** One page of keys under `prefix`, from after `startAfter` when given (and no token). */
   listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number, startAfter?: string): Promise<ListPage>;
   /** Server-side copy; with `options` the metadata is replaced, otherwise copied. Returns the
@@ -81,7 +85,7 @@ export interface ObjectStore {
   /** Starts a multipart upload of `key`; returns its upload id. */
   createMultipart(key: string, options?: PutOptions): Promise<string>;
   /** Uploads one part from memory (retry-safe); `contentMD5` is base64. Returns the part's ETag. */
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, contentMD5?: string): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Body, contentMD5?: string): Promise<string>;
   /** Fills a part server side from bytes [start, end) of `sourceKey` (UploadPartCopy). Throws a
    *  StoreError of kind 'unsupported' when the server does not implement it. */
   uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<string>;

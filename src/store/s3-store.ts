@@ -5,7 +5,7 @@ import {
   CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { StoreError, toStoreError } from './errors.js';
-import type { ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
+import type { Body, ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
 
 /** The two request paths of a mount (see signed-http.ts for why there are two). */
@@ -100,7 +100,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async put(key: string, body: Buffer, options: PutOptions = {}, expect?: PutExpectation): Promise<string> {
+  async put(key: string, body: Body, options: PutOptions = {}, expect?: PutExpectation): Promise<string> {
     const headers = objectHeaders(options);
     // Unquoted: Ceph RGW matches a PUT's If-Match only against the bare ETag (a quoted one
     // never matches there); S3 takes either.
@@ -169,8 +169,8 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, contentMD5?: string): Promise<string> {
-    // A Buffer body can be sent again as is, so retries are safe.
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Body, contentMD5?: string): Promise<string> {
+    // A body in memory can be sent again as is, so retries are safe.
     const r = await this.http.send(this.bucket, {
       operation: 'UploadPartCommand',
       method: 'PUT',

@@ -21,6 +21,7 @@ import type { RequestStats } from './request-stats.js';
 import { toStoreError } from './errors.js';
 import { backoffDelay, isRetryable } from './retry-policy.js';
 import { DirectHttp, UnsupportedResponse } from './direct-http.js';
+import type { Body } from './object-store.js';
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
@@ -56,7 +57,7 @@ export interface SignedRequest {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   /** In memory, so that a retry can send it again. */
-  body?: Buffer;
+  body?: Body;
   /** How the response body is wanted: ignored, or gathered into a buffer. */
   response: 'none' | 'buffer';
   /** For 'buffer': the size to preallocate (a ranged GET knows it). */
@@ -153,7 +154,7 @@ export class SignedHttp {
 
   private async attempt(bucket: string, r: SignedRequest): Promise<SignedResponse> {
     const started = performance.now();
-    const bodyLength = r.body?.length ?? 0;
+    const bodyLength = r.body === undefined ? 0 : bodyLengthOf(r.body);
     const { hostname, path, hostHeader } = this.address(bucket, r.key);
     const queryString = Object.entries(r.query ?? {}).map(([k, v]) => (v === '' ? escapeUri(k) : `${escapeUri(k)}=${escapeUri(v)}`)).join('&');
     const headers: Record<string, string> = {
@@ -266,9 +267,20 @@ export class SignedHttp {
         socket.once('close', () => clearTimeout(timer));
       });
       req.on('error', fail);
-      req.end(r.body);
+      if (r.body === undefined || Buffer.isBuffer(r.body)) req.end(r.body);
+      else {
+        for (const piece of r.body) req.write(piece);
+        req.end();
+      }
     });
   }
+}
+
+function bodyLengthOf(body: Body): number {
+  if (Buffer.isBuffer(body)) return body.length;
+  let n = 0;
+  for (const piece of body) n += piece.length;
+  return n;
 }
 
 /** CopyObject and UploadPartCopy (PUTs) may answer 200 and put the error in the body. A GET's

@@ -15,9 +15,9 @@
 // every server, asks with a HEAD before completing.
 import type { LimitFunction } from 'p-limit';
 import type { Logger } from '../log.js';
-import type { ObjectStore, PutExpectation, PutOptions, UploadedPart } from '../store/object-store.js';
+import type { Body, ObjectStore, PutExpectation, PutOptions, UploadedPart } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
-import type { BufferPool } from '../cache/buffer-pool.js';
+import type { BufferLender } from '../cache/memory-budget.js';
 import type { FileData } from '../cache/file-data.js';
 import { md5Base64 } from './md5.js';
 import type { PartLayout, PartRange } from './part-layout.js';
@@ -29,8 +29,8 @@ export interface UploaderSettings {
   uploads: LimitFunction;
   /** -m: send Content-MD5 with every PUT and part. */
   contentMD5: boolean;
-  /** Bodies of a part's size (--bufsize), reused from one upload to the next. */
-  bodies: BufferPool;
+  /** Where bodies come from: buffers of the page pool, leased within the memory budget. */
+  bodies: BufferLender;
   log: Logger;
 }
 
@@ -65,6 +65,9 @@ export interface Stored {
    *  write, which this upload has replaced. */
   replaced?: string | null;
 }
+
+/** Bodies up to this size get a buffer of their own: too small to tie up a pooled 128 KiB one. */
+const SMALL_BODY = 64 * 1024;
 
 /** Copy ranges server side only for objects of more than this many parts; below, resending is as cheap. */
 const COPY_MIN_PARTS = 3;
@@ -150,7 +153,7 @@ export class Uploader {
    * without the condition. A server that refuses conditions it cannot judge (501), or refuses
    * ours though the object is the expected one, gets plain PUTs from then on (logged once).
    */
-  private async storeSingle(key: string, body: Buffer, options: PutOptions, expected: PutExpectation | undefined): Promise<Stored> {
+  private async storeSingle(key: string, body: Body, options: PutOptions, expected: PutExpectation | undefined): Promise<Stored> {
     const plain = { ...options, contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined };
     if (expected === undefined || !this.conditionalPuts) return { etag: await this.s.store.put(key, body, plain) };
     let replaced: string | null;
@@ -209,17 +212,23 @@ export class Uploader {
   }
 
   /**
-   * Sends bytes [start, end) of the file with `send`. A body of about a part's size is a pooled
-   * buffer, taken back once the request has settled (retries included), so that streaming a
-   * large file does not allocate its size in fresh buffers; a small file gets a buffer its size.
+   * Sends bytes [start, end) of the file with `send`. The body is a list of buffers leased from
+   * the memory budget, given back once the request has settled (retries included): streaming a
+   * large file allocates nothing, and the bodies count within --maxcache (while it is full, the
+   * upload waits, so fewer run at once). A small file gets a buffer its size.
    */
-  private async withBody<T>(data: FileData, start: number, end: number, send: (body: Buffer) => Promise<T>): Promise<T> {
+  private async withBody<T>(data: FileData, start: number, end: number, send: (body: Body) => Promise<T>): Promise<T> {
     const size = end - start;
-    const pooled = size > this.s.bodies.size / 2 && size <= this.s.bodies.size ? this.s.bodies.take() : undefined;
+    const unit = this.s.bodies.bufferSize;
+    if (size <= SMALL_BODY) return send(await data.bytes(start, end));
+    const lease = await this.s.bodies.lease(Math.ceil(size / unit), 'upload');
     try {
-      return await send(await data.bytes(start, end, pooled?.subarray(0, size)));
+      await data.copyInto(lease.buffers, unit, start, end);
+      const tail = size - (lease.buffers.length - 1) * unit;
+      return await send(lease.buffers.map((buf, i) => (i === lease.buffers.length - 1 ? buf.subarray(0, tail) : buf)));
     } finally {
-      if (pooled) this.s.bodies.give(pooled);
+      for (const buf of lease.buffers) this.s.bodies.give(buf);
+      lease.end();
     }
   }
 

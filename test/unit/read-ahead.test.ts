@@ -135,4 +135,37 @@ describe('ReadAhead', () => {
     const got = jump.note(at, at + PAGE, 1024 * MiB);
     assert.ok(got.length > 0 && got[0]![0] <= at && got.some(([a, b]) => a <= at && b >= at + PAGE), `the request at ${at} is covered: ${JSON.stringify(got)}`);
   });
+  test('read-ahead goes only as far as memory has room; the rest is offered again later, and a waiting reader is always served', () => {
+    const size = 256 * MiB;
+    const ra = new ReadAhead(settings);
+    let fetchedTo = 0;
+    let pos = 0;
+    for (; pos < 30 * MiB; pos += PAGE) { // a long stream: the full window
+      for (const [, b] of ra.note(pos, pos + PAGE, size)) fetchedTo = Math.max(fetchedTo, b);
+    }
+    assert.ok(fetchedTo - pos >= settings.prefetchBytes - CHUNK, 'with room, most of the window is fetched ahead');
+    // Memory is full: reads go on, inside what was fetched, and nothing more is asked for.
+    const reached = fetchedTo;
+    for (; pos < reached; pos += PAGE) assert.deepEqual(ra.note(pos, pos + PAGE, size, 0), [], `no read-ahead without room (at ${pos})`);
+    // The reader is past the read-ahead now: the step it is in is fetched all the same.
+    const got = ra.note(pos, pos + PAGE, size, 0);
+    assert.equal(got.length, 1, 'just the step holding the request');
+    assert.ok(got[0]![0] <= pos && got[0]![1] >= pos + PAGE && got[0]![1] - got[0]![0] <= CHUNK, JSON.stringify(got));
+    // Some room: whole steps within it only.
+    const some = ra.note(pos + PAGE, pos + 2 * PAGE, size, CHUNK + PAGE);
+    assert.equal(some.reduce((n, [a, b]) => n + b - a, 0), CHUNK, 'one whole step fits in the room given');
+    // Room again: read-ahead goes on from where it stopped, neither skipping nor fetching again.
+    let rest: Array<[number, number]> = [];
+    for (let at = pos + 2 * PAGE; rest.length === 0 && at < size; at += PAGE) rest = ra.note(at, at + PAGE, size);
+    assert.equal(rest[0]![0], some[some.length - 1]![1], `read-ahead resumes where it stopped: ${JSON.stringify({ some, rest })}`);
+    assertDisjoint([...got, ...some, ...rest]);
+  });
+
+  test('near the end of the object, the last piece waits for room too', () => {
+    const size = 12 * MiB + 5000;
+    const ra = new ReadAhead(settings);
+    const ranges: Array<[number, number]> = [];
+    for (let pos = 0; pos < 3 * MiB; pos += PAGE) ranges.push(...ra.note(pos, pos + PAGE, size, 0));
+    assert.ok(Math.max(0, ...ranges.map(([, b]) => b)) < size, 'without room the tail is not fetched ahead');
+  });
 });
