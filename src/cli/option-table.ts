@@ -63,7 +63,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { key: 'reqtimeout', short: 'R', long: 'reqtimeout', type: 'integer', metavar: 'seconds', default: 300, min: 1,
     help: 'Seconds to wait before giving up a connection', group: GENERAL },
   { key: 'maxcache', short: 'Z', long: 'maxcache', type: 'integer', metavar: 'MB', default: 200, min: 1,
-    help: 'Max in-memory cache size for file data (MB)', group: GENERAL },
+    help: 'Memory for the daemon (MB); file data gets this less 72 MiB', group: GENERAL },
   { key: 'diskdir', short: 'k', long: 'diskdir', type: 'string', metavar: 'dir', default: '/tmp/qsfs_cache/',
     help: 'Directory for file data when the in-memory cache is full', group: GENERAL },
   { key: 'maxstat', short: 't', long: 'maxstat', type: 'integer', metavar: 'K', default: 2, min: 1,
