@@ -104,7 +104,8 @@ export class DirListings {
   }
 }
 
-function sizeOf(l: Listing): number {
+/** How many names a listing holds (a name both a file and a directory counts twice). */
+export function sizeOf(l: Listing): number {
   return l.files.size + l.dirs.size;
 }
 

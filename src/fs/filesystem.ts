@@ -178,12 +178,12 @@ export class Filesystem {
    */
   async readdirPlus(path: string): Promise<{ names: string[]; stats: Array<DirEntryAttributes | undefined> }> {
     const names = await this.readdir(path);
+    const listedDirs = this.ns.directoriesListedIn(path);
     const stats = names.map((name): DirEntryAttributes | undefined => {
       if (name === '.' || name === '..') return undefined;
-      const child = joinPath(path, name);
-      const known = this.ns.knownEntry(child);
+      const known = this.ns.knownEntry(joinPath(path, name));
       if (known) return known.stat;
-      return this.ns.listedAsDirectory(child) ? { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
+      return listedDirs.has(name) ? { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
     });
     return { names, stats };
   }

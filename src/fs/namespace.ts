@@ -12,7 +12,7 @@ import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
 import type { ListedObject, ObjectInfo, ObjectStore } from '../store/object-store.js';
 import { StatCache, type CachedEntry } from '../cache/stat-cache.js';
-import { DirListings, kindIn, namesOf, type Listing, type TooBig } from '../cache/dir-listings.js';
+import { DirListings, kindIn, namesOf, sizeOf, type Listing, type TooBig } from '../cache/dir-listings.js';
 import { S_IFDIR, garbageAttributes, kindOf, statOf, type AttributeDefaults } from './attributes.js';
 import { BucketWarnings } from './bucket-warnings.js';
 import { FsError } from './errors.js';
@@ -29,10 +29,6 @@ export interface OpenFilesView {
   /** Names in `dir` of files open there and not in the bucket yet: they exist too. */
   pendingNamesIn(dir: string): string[];
   isOpen(path: string): boolean;
-}
-
-function sizeOfListing(l: Listing): number {
-  return l.files.size + l.dirs.size;
 }
 
 /** The names of a listing, and up to where their attributes were prefetched. */
@@ -212,10 +208,10 @@ export class Namespace {
     return found === 'missing' ? undefined : found;
   }
 
-  /** Whether the kept listing of `path`'s parent shows it as a directory (a common prefix). */
-  listedAsDirectory(path: string): boolean {
-    const listing = this.dirs.get(parentOf(path));
-    return listing !== undefined && !isTooBig(listing) && kindIn(listing, baseName(path)) === 'dir';
+  /** The names the kept listing of `dir` shows as directories (common prefixes); none without one. */
+  directoriesListedIn(dir: string): ReadonlySet<string> {
+    const listing = this.dirs.get(dir);
+    return listing !== undefined && !isTooBig(listing) ? listing.dirs : new Set();
   }
 
   async lookupOrNull(path: string, byPrefetch = false): Promise<CachedEntry | null> {
@@ -269,7 +265,7 @@ export class Namespace {
     let listed = listing && !isTooBig(listing) ? kindIn(listing, name) : undefined;
     let listedNow = listed !== undefined && this.f.listingFresh((listing as Listing).listedAt);
     if (!listedNow && this.worthListingFor(dir, listing, this.cache.entry(path) !== undefined)) {
-      const maxNames = listing === undefined || isTooBig(listing) ? LIST_PAGE : Math.max(RELIST_FOR_LOOKUP_MAX_NAMES, sizeOfListing(listing));
+      const maxNames = listing === undefined || isTooBig(listing) ? LIST_PAGE : Math.max(RELIST_FOR_LOOKUP_MAX_NAMES, sizeOf(listing));
       const names = await this.list(dir, { maxNames, forLookup: true });
       const answer = this.answerFromCache(path); // the listing may have confirmed the entry
       if (answer !== undefined) return answer;
@@ -303,7 +299,7 @@ export class Namespace {
   private worthListingFor(dir: string, listing: Listing | TooBig | undefined, entryKnown: boolean): boolean {
     if (listing === undefined) return true;
     if (isTooBig(listing)) return !this.f.tooBigFresh(listing.at);
-    return sizeOfListing(listing) <= RELIST_FOR_LOOKUP_MAX_NAMES || (entryKnown && this.prefetchCursors.has(dir));
+    return sizeOf(listing) <= RELIST_FOR_LOOKUP_MAX_NAMES || (entryKnown && this.prefetchCursors.has(dir));
   }
 
   /** A HEAD of the file's key: its entry, or null when there is no such object. */
