@@ -384,6 +384,24 @@ FUSE_METHOD(open, 2, 1, (const char *path, struct fuse_file_info *info), {
   }
 })
 
+// The kernel may keep attributes for attr_timeout (set in init). An open is where qsfs settles
+// which version of the object the file reads: its size may differ from the one the kernel kept
+// (another client replaced the object), and the kernel clamps reads at the size it holds. So
+// after every open the kernel's attributes are dropped, and the next stat or read past the size
+// it knew asks again, getting the open version's size. From this worker thread, before the open
+// is answered: no page of this file is locked by the request, and the JS thread stays free to
+// answer a concurrent read's locked pages, which the notification may wait for.
+static double kernel_attr_timeout = 0;
+
+static int fuse_native_open_fresh (const char *path, struct fuse_file_info *info) {
+  int res = fuse_native_open(path, info);
+  if (res == 0 && kernel_attr_timeout > 0) {
+    struct fuse *f = fuse_get_context()->fuse;
+    if (f != NULL) fuse_invalidate_path(f, path);
+  }
+  return res;
+}
+
 FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
   l->path = path;
   l->info = info;
@@ -843,8 +861,12 @@ static void fuse_native_dispatch_getxattr (uv_async_t* handle, fuse_thread_local
   })
 }
 
+// A name outside the stored namespaces (security.*, system.*) is answered here, without a trip
+// into JS: "not supported", as setxattr says for them and as a filesystem without ACLs or
+// labels does. ls -l, cp and rsync remember that answer per filesystem (coreutils caches
+// ENOTSUP per device), so `ls -l` of 10,000 files asks twice instead of 20,000 times.
 static int fuse_native_getxattr (const char *path, const char *name, char *value, size_t size) {
-  if (!xattr_name_stored(name)) return -ENODATA;
+  if (!xattr_name_stored(name)) return -EOPNOTSUPP;
   gather_barrier(op_getxattr);
   fuse_thread_locals_t *l = get_thread_locals();
   l->op = op_getxattr;
@@ -1067,6 +1089,7 @@ static void * fuse_native_init (struct fuse_conn_info *conn, struct fuse_config 
   cfg->hard_remove = 1;
   cfg->use_ino = 0;
   cfg->nullpath_ok = 0;
+  kernel_attr_timeout = cfg->attr_timeout;
 
   if (ft->conn_opts != NULL) fuse_apply_conn_info_opts(ft->conn_opts, conn);
   // The kernel clears set-user-ID and set-group-ID bits on write, truncate and chown by a user
@@ -1249,7 +1272,7 @@ NAPI_METHOD(fuse_native_mount) {
   if (implemented[op_listxattr]) ops.listxattr = fuse_native_listxattr;
   if (implemented[op_removexattr]) ops.removexattr = fuse_native_removexattr;
   if (implemented[op_statfs]) ops.statfs = fuse_native_statfs;
-  if (implemented[op_open]) ops.open = fuse_native_open;
+  if (implemented[op_open]) ops.open = fuse_native_open_fresh;
   // Open directories hold their listing here (see dir_snapshot_t); JS opendir/releasedir are not used.
   ops.opendir = fuse_native_opendir_snapshot;
   if (implemented[op_read]) ops.read = fuse_native_read;

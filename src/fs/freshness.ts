@@ -45,7 +45,7 @@ const TOO_BIG_MIN_MS = 1000;
  */
 const OPEN_REVALIDATE_MAX_MS = 1000;
 
-/** The kernel's dentry cache (entry_timeout) never outlives our own window, nor 1 s. */
+/** The kernel's caches (entry_timeout, attr_timeout) never outlive our own window, nor 1 s. */
 const KERNEL_ENTRY_TIMEOUT_MAX_S = 1;
 
 export class Freshness {
@@ -111,15 +111,18 @@ export class Freshness {
   }
 
   /**
-   * What the kernel may cache, as libfuse options. Attributes not at all: the kernel reads the
-   * size of a file from its attributes, so a size it kept from before another client replaced
-   * the object would cut the new version's bytes at the old length (a torn read); asked every
-   * time, it gets the size of the version the open file holds. Names for at most our own window
-   * (and 1 s), and absent names not at all, so that our window is the whole delay.
+   * What the kernel may cache, as libfuse options. Names and attributes for at most our own
+   * window (and 1 s), absent names not at all. The kernel's attributes then answer `ls -l` (fed
+   * by readdirplus), `stat` and `find` without a round trip into qsfs; they may show an answer
+   * this mount gave up to that long ago, so a change by another client reaches `stat` within the
+   * window plus attr_timeout (docs/consistency.md). The size the kernel reads by is not left to
+   * that: every open drops the kernel's attributes (native/fuse3-addon.c), so reads are clamped
+   * at the size of the version the open file holds, never at one the kernel kept from before
+   * another client replaced the object.
    */
   kernelOptions(): string[] {
-    const entry = Math.min(KERNEL_ENTRY_TIMEOUT_MAX_S, this.attributesMs / 1000);
-    return ['attr_timeout=0', `entry_timeout=${entry}`, 'negative_timeout=0'];
+    const kernel = Math.min(KERNEL_ENTRY_TIMEOUT_MAX_S, this.attributesMs / 1000);
+    return [`attr_timeout=${kernel}`, `entry_timeout=${kernel}`, 'negative_timeout=0'];
   }
 
   /** For the log at mount time. */

@@ -221,6 +221,29 @@ describe('what a mount shows of changes by other clients (docs/consistency.md)',
     assert.equal(await sh(`cat ${q(a.p('torn/f'))}`), latest);
   });
 
+  test('a longer attr_timeout and entry_timeout: cat of a file replaced by another client still prints the new version whole', async () => {
+    // The kernel keeps names and attributes 5 s here, the mount's window is 1 s: after the window
+    // an open (with no lookup before it) finds the new version, and the size the kernel kept from
+    // before must not clamp its reads.
+    const m = await TestMount.start(bucket.name, 'cons-attr', ['-o', 'attr_timeout=5,entry_timeout=5']);
+    try {
+      const small = 'short';
+      const large = `the new version, much longer than the first: ${'y'.repeat(5000)}.`;
+      await bucket.put('attr/f', small);
+      await afterWindow();
+      assert.equal(await sh(`stat -c %s ${q(m.p('attr/f'))}`), `${small.length}\n`);
+      await bucket.put('attr/f', large);
+      await afterWindow();
+      assert.equal(await sh(`cat ${q(m.p('attr/f'))}`), large, 'read by the old size');
+      assert.equal(await sh(`stat -c %s ${q(m.p('attr/f'))}`), `${large.length}\n`, 'after an open, stat shows the open version');
+      await bucket.put('attr/f', small);
+      await afterWindow();
+      assert.equal(await sh(`cat ${q(m.p('attr/f'))}`), small);
+    } finally {
+      await m.stop();
+    }
+  });
+
   test('a file open here while another client replaces it: its reader gets its own version, or ESTALE, never the new bytes', async (t) => {
     const old = randomBytes(32 * MiB); // more than the read-ahead (20 MiB): the rest is fetched after the change
     await bucket.put('open/big', old);

@@ -65,9 +65,9 @@ describe('Freshness', () => {
   });
 
   test('the kernel keeps no attributes and no absent names, and names for our window up to 1 s', () => {
-    assert.deepEqual(new Freshness({}).kernelOptions(), ['attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0']);
-    assert.deepEqual(new Freshness({ metadataTtl: 0.5 }).kernelOptions(), ['attr_timeout=0', 'entry_timeout=0.5', 'negative_timeout=0']);
-    assert.deepEqual(new Freshness({ statexpire: -1 }).kernelOptions(), ['attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0']);
+    assert.deepEqual(new Freshness({}).kernelOptions(), ['attr_timeout=1', 'entry_timeout=1', 'negative_timeout=0']);
+    assert.deepEqual(new Freshness({ metadataTtl: 0.5 }).kernelOptions(), ['attr_timeout=0.5', 'entry_timeout=0.5', 'negative_timeout=0']);
+    assert.deepEqual(new Freshness({ statexpire: -1 }).kernelOptions(), ['attr_timeout=1', 'entry_timeout=1', 'negative_timeout=0']);
     assert.deepEqual(new Freshness({ metadataTtl: 0 }).kernelOptions(), ['attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0']);
   });
 });

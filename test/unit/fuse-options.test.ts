@@ -45,9 +45,9 @@ describe('buildFuseOptions', () => {
 
   test('the kernel caches what freshness allows, unless -o sets it', () => {
     const kernelCache = new Freshness({}).kernelOptions();
-    assert.deepEqual(kernelCache, ['attr_timeout=0', 'entry_timeout=1', 'negative_timeout=0']);
+    assert.deepEqual(kernelCache, ['attr_timeout=1', 'entry_timeout=1', 'negative_timeout=0']);
     const opts = buildFuseOptions({ bucket: 'b', userOptions: ['attr_timeout=5'], fusedbg: false, kernelCache });
-    assert.ok(opts.includes('attr_timeout=5') && !opts.includes('attr_timeout=0'), 'the user\'s attr_timeout wins');
+    assert.ok(opts.includes('attr_timeout=5') && !opts.includes('attr_timeout=1'), 'the user\'s attr_timeout wins');
     assert.ok(opts.includes('entry_timeout=1') && opts.includes('negative_timeout=0'));
     // -e 0 (nothing cached here): nothing in the kernel either; -e 5: names for 1 s at most.
     assert.ok(new Freshness({ statexpire: 0 }).kernelOptions().includes('entry_timeout=0'));
