@@ -114,7 +114,7 @@ export class MetadataChanges {
   }
 
   async getxattr(path: string, name: string): Promise<Buffer | null> {
-    if (!isStoredXattrName(name)) return null;
+    if (!isStoredXattrName(name)) throw new FsError('ENOTSUP');
     return parseXattrs(await this.userMetadata(path)).get(name) ?? null;
   }
 

@@ -8,7 +8,8 @@ export const XATTR_METADATA_NAME = 'xattr';
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
 
-/** Names whose values we store; the kernel's own (security.capability on every write) answer ENODATA at once. */
+/** Names whose values we store; the others (security.capability on every write, ACLs and labels
+ *  for every `ls -l`) answer ENOTSUP at once, from native/fuse3-addon.c. */
 export function isStoredXattrName(name: string): boolean {
   return STORED_XATTR_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
