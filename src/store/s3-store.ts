@@ -2,11 +2,12 @@
 // with S3 errors turned into StoreErrors that say what failed.
 import type { IncomingHttpHeaders } from 'node:http';
 import {
-  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client,
+  CompleteMultipartUploadCommand, CreateMultipartUploadCommand, HeadBucketCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import { StoreError, toStoreError } from './errors.js';
 import type { Body, ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
+import { parseListPage } from './list-xml.js';
 
 /** The two request paths of a mount (see signed-http.ts for why there are two). */
 export interface StoreClients {
@@ -113,20 +114,18 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number, startAfter?: string): Promise<ListPage> {
+    const query: Record<string, string> = { 'list-type': '2' };
+    if (prefix !== '') query['prefix'] = prefix;
+    if (delimiter !== undefined) query['delimiter'] = delimiter;
+    if (maxKeys !== undefined) query['max-keys'] = String(maxKeys);
+    if (continuationToken !== undefined) query['continuation-token'] = continuationToken;
+    else if (startAfter !== undefined) query['start-after'] = startAfter;
+    const what = `LIST ${prefix}`;
+    const r = await this.http.send(this.bucket, { operation: 'ListObjectsV2Command', method: 'GET', key: '', query, response: 'buffer' }, what);
     try {
-      const r = await this.client.send(new ListObjectsV2Command({
-        Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: continuationToken, MaxKeys: maxKeys,
-        StartAfter: continuationToken === undefined ? startAfter : undefined,
-      }));
-      return {
-        objects: (r.Contents ?? []).map((o) => ({
-          key: o.Key ?? '', size: o.Size ?? 0, etag: unquote(o.ETag), lastModified: o.LastModified ?? new Date(0),
-        })),
-        prefixes: (r.CommonPrefixes ?? []).map((p) => p.Prefix ?? '').filter((p) => p !== ''),
-        continuationToken: r.IsTruncated ? r.NextContinuationToken : undefined,
-      };
+      return parseListPage(r.body?.toString('utf8') ?? '');
     } catch (err) {
-      throw toStoreError(err, `LIST ${prefix}`);
+      throw toStoreError(err, what);
     }
   }
 
