@@ -6,6 +6,15 @@ export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFSOCK = 0o140000;
+
+/** FIFOs, devices and sockets: zero-byte objects whose type is in their stored mode (and device
+ *  number in `rdev`), as s3fs-fuse stores them. Their kind is 'file' (an object at a file key);
+ *  the kernel itself serves them once stat says what they are, and never opens them through us. */
+export const SPECIAL_FILE_TYPES: ReadonlySet<number> = new Set([S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK]);
 
 export const DIRECTORY_CONTENT_TYPE = 'application/x-directory';
 export const SYMLINK_CONTENT_TYPE = 'application/symlink';
@@ -23,6 +32,8 @@ export interface Stat {
   nlink: number;
   blocks: number;
   blksize: number;
+  /** Device number of a character or block device (Linux's encoding, as mknod(2) takes it). */
+  rdev?: number;
 }
 
 /** Who made an operation's request: new names belong to them (the FUSE layer says who). */
@@ -50,10 +61,10 @@ function metaInt(meta: ObjectMetadata, name: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** mtime in seconds, with an optional fraction (s3fs writes integers, rclone floats); undefined
- *  when absent, garbage, or past what a Date can hold. */
-function metaTime(meta: ObjectMetadata): Date | undefined {
-  const raw = meta.mtime;
+/** A time in seconds, with an optional fraction (s3fs writes integers, rclone floats, qsfs
+ *  milliseconds); undefined when absent, garbage, or past what a Date can hold. */
+function metaTime(meta: ObjectMetadata, name: 'mtime' | 'atime' | 'ctime' = 'mtime'): Date | undefined {
+  const raw = meta[name];
   if (raw === undefined || !/^\s*\d+(\.\d+)?\s*$/.test(raw)) return undefined;
   // Rounded: 1083783754.324 * 1000 is 1083783754323.9999 in floating point.
   const date = new Date(Math.round(Number(raw) * 1000));
@@ -93,21 +104,23 @@ export function statOf(kind: Kind, size: number, lastModified: Date, meta: Objec
   const defaultPerm = kind === 'dir' ? d.dirmode : kind === 'symlink' ? 0o777 : d.filemode;
   const perm = stored !== undefined ? stored & 0o7777 : defaultPerm;
   const mtime = metaTime(meta) ?? lastModified;
+  const special = kind === 'file' && stored !== undefined && SPECIAL_FILE_TYPES.has(stored & S_IFMT);
   return {
-    mode: TYPE_BITS[kind] | perm,
+    mode: (special ? stored & S_IFMT : TYPE_BITS[kind]) | perm,
     uid: metaInt(meta, 'uid') ?? d.uid,
     gid: metaInt(meta, 'gid') ?? d.gid,
     size: kind === 'dir' ? BLOCK_SIZE : size,
     mtime,
-    atime: mtime,
-    ctime: mtime,
+    atime: metaTime(meta, 'atime') ?? mtime,
+    ctime: metaTime(meta, 'ctime') ?? mtime,
     nlink: kind === 'dir' ? 2 : 1,
     blocks: Math.ceil((kind === 'dir' ? BLOCK_SIZE : size) / 512),
     blksize: BLOCK_SIZE,
+    ...(special ? { rdev: metaInt(meta, 'rdev') ?? 0 } : {}),
   };
 }
 
-const ATTRIBUTE_NAMES = new Set(['mode', 'uid', 'gid', 'mtime']);
+const ATTRIBUTE_NAMES = new Set(['mode', 'uid', 'gid', 'mtime', 'atime', 'ctime']);
 
 /** User metadata other than the attributes: carried over when the attributes are rewritten. */
 export function extraMetadataOf(meta: ObjectMetadata | undefined): ObjectMetadata {
@@ -116,7 +129,21 @@ export function extraMetadataOf(meta: ObjectMetadata | undefined): ObjectMetadat
   return extra;
 }
 
-/** The metadata qsfs writes with an object, in the s3fs names. */
-export function metadataOf(mode: number, uid: number, gid: number, mtime: Date): ObjectMetadata {
-  return { mode: String(mode), uid: String(uid), gid: String(gid), mtime: (mtime.getTime() / 1000).toFixed(3).replace(/\.?0+$/, '') };
+/** Seconds with up to three decimals: times are kept to the millisecond (what FUSE carries here). */
+function secondsOf(t: Date): string {
+  return (t.getTime() / 1000).toFixed(3).replace(/\.?0+$/, '');
+}
+
+/** The metadata qsfs writes with an object, in the s3fs names (x-amz-meta-mode, -uid, -gid,
+ *  -mtime, -atime, -ctime). */
+export function metadataOf(stat: Pick<Stat, 'mode' | 'uid' | 'gid' | 'mtime' | 'atime' | 'ctime'>): ObjectMetadata {
+  return {
+    mode: String(stat.mode), uid: String(stat.uid), gid: String(stat.gid),
+    mtime: secondsOf(stat.mtime), atime: secondsOf(stat.atime), ctime: secondsOf(stat.ctime),
+  };
+}
+
+/** Whether a mode is a FIFO's, a device's or a socket's. */
+export function isSpecialFileMode(mode: number): boolean {
+  return SPECIAL_FILE_TYPES.has(mode & S_IFMT);
 }

@@ -19,13 +19,15 @@ import { PartLayout } from '../transfer/part-layout.js';
 import { Uploader } from '../transfer/uploader.js';
 import {
   DIRECTORY_CONTENT_TYPE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, SYMLINK_CONTENT_TYPE,
-  extraMetadataOf, metadataOf, statOf, type AttributeDefaults, type Caller, type Kind, type Stat,
+  extraMetadataOf, isSpecialFileMode, metadataOf, statOf, type AttributeDefaults, type Caller, type Kind, type Stat,
 } from './attributes.js';
 import { FsError } from './errors.js';
 import { Freshness } from './freshness.js';
 import { KeyMapper, MAX_NAME_BYTES, joinPath, parentOf } from './keys.js';
 import { KeyWriter } from './key-writer.js';
-import { Namespace, checkNameLength } from './namespace.js';
+import { Namespace, checkKeyLength, checkNameLength } from './namespace.js';
+import { contentTypeFor } from './content-types.js';
+import { DirectoryTimes } from './directory-times.js';
 import { OpenFile } from './open-file.js';
 import { OpenFiles } from './open-files.js';
 import { MetadataChanges } from './metadata-changes.js';
@@ -87,6 +89,10 @@ export class Filesystem {
   private readonly ns: Namespace;
   private readonly files: OpenFiles;
   private readonly writer: KeyWriter;
+  /** The times of directories whose entries this mount changed (directory-times.ts). */
+  private readonly dirTimes: DirectoryTimes;
+  /** The largest size a file may grow to (see checkFileSize). */
+  private readonly maxFileSize: number;
   private readonly renames: Renames;
   private readonly metadata: MetadataChanges;
   private readonly budget: MemoryBudget<Page>;
@@ -112,9 +118,12 @@ export class Filesystem {
       // (measured at -Z 100: a 1 GiB read 12% faster than with the full 20 MiB window).
       prefetchBytes: Math.min(s.prefetchBytes, Math.floor(dataBytes / 2)), verifyMd5: s.contentMD5,
     };
+    this.dirTimes = new DirectoryTimes(() => this.f.now());
+    const layout = new PartLayout(s.partSize);
+    this.maxFileSize = layout.maxFileSize;
     this.writer = new KeyWriter({
       uploader: new Uploader({
-        store, layout: new PartLayout(s.partSize), uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log,
+        store, layout, uploads: pLimit(s.numtransfer), contentMD5: s.contentMD5, log,
         bodies: this.budget,
       }),
       diskdir: s.diskdir, log,
@@ -123,7 +132,7 @@ export class Filesystem {
     const parts = { store, keys: this.keys, ns: this.ns, files: this.files, f: this.f };
     this.renames = new Renames({ ...parts, writer: this.writer, retire: (of) => this.retire(of) });
     this.metadata = new MetadataChanges({
-      ...parts, assertWritable: () => this.assertWritable(),
+      ...parts, dirTimes: this.dirTimes, assertWritable: () => this.assertWritable(),
       rememberStored: (of, etag, size, stored) => this.rememberStored(of, etag, size, stored),
     });
   }
@@ -131,7 +140,19 @@ export class Filesystem {
   // ---- attributes -------------------------------------------------------------------------
 
   async getattr(path: string): Promise<Stat> {
-    return (await this.ns.lookup(path)).stat;
+    return this.shownStat(path, (await this.ns.lookup(path)).stat);
+  }
+
+  /**
+   * What stat shows of an entry. A directory: its link count as Linux filesystems keep it, 2
+   * (its name and its `.`) and one for each subdirectory's `..`, counted in its listing when this
+   * mount has one (2 without); and the times this mount gave it by changing its entries.
+   */
+  private shownStat(path: string, stat: Stat): Stat {
+    if ((stat.mode & S_IFMT) !== S_IFDIR) return stat;
+    const shown = this.dirTimes.shown(path, stat);
+    const subdirectories = this.ns.directoriesListedIn(path).size;
+    return subdirectories === 0 ? shown : { ...shown, nlink: 2 + subdirectories };
   }
 
   /** Permission checks belong to the kernel (default_permissions); here only existence. */
@@ -182,7 +203,7 @@ export class Filesystem {
     const stats = names.map((name): DirEntryAttributes | undefined => {
       if (name === '.' || name === '..') return undefined;
       const known = this.ns.knownEntry(joinPath(path, name));
-      if (known) return known.stat;
+      if (known) return this.shownStat(joinPath(path, name), known.stat);
       return listedDirs.has(name) ? { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
     });
     return { names, stats };
@@ -191,10 +212,12 @@ export class Filesystem {
   async mkdir(path: string, mode: number, caller?: Caller): Promise<void> {
     this.assertWritable();
     if (await this.ns.lookupOrNull(path)) throw new FsError('EEXIST');
+    checkKeyLength(this.keys.dirPrefix(path)); // the marker's key, one byte longer than a file's
     const stat = this.newStat(path, 'dir', S_IFDIR | (mode & 0o7777), 0, caller);
-    const metadata = metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime);
+    const metadata = metadataOf(stat);
     const etag = await this.store.put(this.keys.dirPrefix(path), Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata });
     this.ns.directoryMade(path, { kind: 'dir', stat, etag, hasMarker: true, contentType: DIRECTORY_CONTENT_TYPE, metadata, writtenAt: this.f.now() });
+    this.dirTimes.entriesChanged(parentOf(path));
   }
 
   async rmdir(path: string): Promise<void> {
@@ -207,6 +230,8 @@ export class Filesystem {
     if (page.objects.some((o) => o.key !== prefix) || this.files.below(path).length > 0) throw new FsError('ENOTEMPTY');
     await this.store.delete(prefix);
     this.ns.directoryGone(path);
+    this.dirTimes.forget(path);
+    this.dirTimes.entriesChanged(parentOf(path));
   }
 
   // ---- files: open, read, write, close ------------------------------------------------------
@@ -214,10 +239,11 @@ export class Filesystem {
   async create(path: string, mode: number, caller?: Caller): Promise<number> {
     this.assertWritable();
     checkNameLength(path);
-    const stat = this.newStat(path, 'file', S_IFREG | (mode & 0o7777), 0, caller);
     const key = this.keys.fileKey(path);
+    checkKeyLength(key);
+    const stat = this.newStat(path, 'file', S_IFREG | (mode & 0o7777), 0, caller);
     this.files.forgetRecent(key);
-    const of = new OpenFile(path, key, stat, undefined, new FileData(key, null, this.dataEnv));
+    const of = new OpenFile(path, key, stat, contentTypeFor(path), new FileData(key, null, this.dataEnv));
     const replaced = this.files.put(of);
     // The kernel creates only where it found no name: a state still there is gone for it.
     if (replaced) {
@@ -225,14 +251,31 @@ export class Filesystem {
     }
     this.ns.forget(path);
     this.ns.added(path, 'file');
+    this.dirTimes.entriesChanged(parentOf(path));
     return this.files.addHandle(of);
   }
 
-  /** mknod(2) of a regular file makes an empty object; devices, FIFOs and sockets cannot be objects. */
-  async mknod(path: string, mode: number, caller?: Caller): Promise<void> {
+  /**
+   * mknod(2): a regular file is an empty object made as create makes it; a FIFO, a device or a
+   * socket is a zero-byte object with its type in `mode` and its device number in `rdev`, as
+   * s3fs-fuse stores them (the kernel serves them; their data never reaches the bucket).
+   */
+  async mknod(path: string, mode: number, caller?: Caller, rdev = 0): Promise<void> {
     const type = mode & S_IFMT;
-    if (type !== 0 && type !== S_IFREG) throw new FsError('EPERM');
+    if (type !== 0 && type !== S_IFREG && !isSpecialFileMode(mode)) throw new FsError('EINVAL');
     if (await this.ns.lookupOrNull(path)) throw new FsError('EEXIST');
+    if (isSpecialFileMode(mode)) {
+      this.assertWritable();
+      checkNameLength(path);
+      checkKeyLength(this.keys.fileKey(path));
+      const stat = { ...this.newStat(path, 'file', mode & (S_IFMT | 0o7777), 0, caller), rdev };
+      const metadata = { ...metadataOf(stat), rdev: String(rdev) };
+      const etag = await this.store.put(this.keys.fileKey(path), Buffer.alloc(0), { metadata });
+      this.ns.remember(path, { kind: 'file', stat, etag, hasMarker: false, metadata, writtenAt: this.f.now() });
+      this.ns.added(path, 'file');
+      this.dirTimes.entriesChanged(parentOf(path));
+      return;
+    }
     const fh = await this.create(path, mode, caller);
     try {
       await this.flush(fh); // an upload error reaches the caller, as close would report it
@@ -310,6 +353,7 @@ export class Filesystem {
   async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
     this.assertWritable();
     const of = this.files.handle(fh);
+    this.checkFileSize(position + length);
     await of.data.write(buf, length, position);
     of.writes++;
     of.largestWrite = Math.max(of.largestWrite, length);
@@ -382,7 +426,14 @@ export class Filesystem {
     await this.truncateOpenFile(this.files.handle(fh), size);
   }
 
+  /** EFBIG for a size no object can have (S3's 5 TiB, or what the part layout can upload):
+   *  said when the file would grow past it, not at close as an upload that cannot be made. */
+  private checkFileSize(size: number): void {
+    if (size > this.maxFileSize) throw new FsError('EFBIG');
+  }
+
   private async truncateOpenFile(of: OpenFile, size: number): Promise<void> {
+    this.checkFileSize(size);
     if (size === of.size) return;
     await of.data.truncate(size);
     of.touch();
@@ -398,6 +449,7 @@ export class Filesystem {
     if (!of || !of.isNew) await this.store.delete(key);
     this.files.forgetRecent(key);
     this.ns.removed(path);
+    this.dirTimes.entriesChanged(parentOf(path));
   }
 
   /**
@@ -422,7 +474,13 @@ export class Filesystem {
 
   async rename(from: string, to: string): Promise<void> {
     this.assertWritable();
-    await this.renames.rename(from, to);
+    const moved = await this.renames.rename(from, to);
+    this.dirTimes.entriesChanged(parentOf(from));
+    this.dirTimes.entriesChanged(parentOf(to));
+    if (moved === 'dir') {
+      this.dirTimes.forget(from);
+      this.dirTimes.changed(to); // a renamed directory's ctime moves (its `..` changed)
+    }
   }
 
   async symlink(target: string, path: string, caller?: Caller): Promise<void> {
@@ -430,10 +488,11 @@ export class Filesystem {
     if (await this.ns.lookupOrNull(path)) throw new FsError('EEXIST');
     const body = Buffer.from(target);
     const stat = this.newStat(path, 'symlink', S_IFLNK | 0o777, body.length, caller);
-    const metadata = metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime);
+    const metadata = metadataOf(stat);
     const etag = await this.store.put(this.keys.fileKey(path), body, { contentType: SYMLINK_CONTENT_TYPE, metadata });
     this.ns.remember(path, { kind: 'symlink', stat, etag, hasMarker: false, contentType: SYMLINK_CONTENT_TYPE, metadata, writtenAt: this.f.now() });
     this.ns.added(path, 'file');
+    this.dirTimes.entriesChanged(parentOf(path));
   }
 
   async readlink(path: string): Promise<string> {
@@ -451,8 +510,17 @@ export class Filesystem {
   }
 
   /** Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). */
-  utimens(path: string, mtime: number | undefined): Promise<void> {
-    return this.metadata.utimens(path, mtime);
+  async utimens(path: string, atime: number | undefined, mtime: number | undefined): Promise<void> {
+    if (path === '/') {
+      // The mountpoint's attributes come from the mount options and are stored nowhere: its
+      // times live in this mount (touch of the root changes what stat shows).
+      this.assertWritable();
+      if (atime !== undefined || mtime !== undefined) {
+        this.dirTimes.changed('/', { atime: atime === undefined ? undefined : new Date(atime), mtime: mtime === undefined ? undefined : new Date(mtime) });
+      }
+      return;
+    }
+    await this.metadata.utimens(path, atime, mtime);
   }
 
   getxattr(path: string, name: string): Promise<Buffer | null> {

@@ -9,6 +9,7 @@ import type { Freshness } from './freshness.js';
 import type { KeyMapper } from './keys.js';
 import type { Namespace } from './namespace.js';
 import { copyObject } from './object-copy.js';
+import type { DirectoryTimes } from './directory-times.js';
 import type { OpenFile } from './open-file.js';
 import type { OpenFiles } from './open-files.js';
 import { XATTR_CREATE, XATTR_REPLACE, isStoredXattrName, parseXattrs, storeXattrs } from './xattrs.js';
@@ -33,6 +34,9 @@ export interface MetadataParts {
   f: Freshness;
   /** EROFS on a read-only mount. */
   assertWritable(): void;
+  /** Times of directories whose entries this mount changed: stored with the next change of
+   *  the directory's attributes. */
+  dirTimes: DirectoryTimes;
   /** The object now holds the file's state as `etag` (the facade tells the namespace). */
   rememberStored(of: OpenFile, etag: string, size: number, stored: PutOptions): void;
 }
@@ -52,16 +56,19 @@ export class MetadataChanges {
   }
 
   /**
-   * Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). The access time is
-   * not stored: keeping it would cost a request per read.
+   * utimensat(2): sets the access and modification times (ms; undefined: UTIME_OMIT, that one
+   * is left as it is), both stored in the object's metadata with the change time.
    */
-  async utimens(path: string, mtime: number | undefined): Promise<void> {
-    if (mtime === undefined) {
+  async utimens(path: string, atime: number | undefined, mtime: number | undefined): Promise<void> {
+    if (atime === undefined && mtime === undefined) {
       this.s.assertWritable();
       await this.s.ns.lookup(path);
       return;
     }
-    await this.changeAttributes(path, (stat) => { stat.mtime = new Date(mtime); });
+    await this.changeAttributes(path, (stat) => {
+      if (atime !== undefined) stat.atime = new Date(atime);
+      if (mtime !== undefined) stat.mtime = new Date(mtime);
+    });
   }
 
   /**
@@ -97,16 +104,17 @@ export class MetadataChanges {
       }
       ({ metadata, contentType } = info);
     }
-    const stat = { ...entry.stat };
+    const stat = { ...(isDir ? this.s.dirTimes.shown(path, entry.stat) : entry.stat) };
     const extra = extraMetadataOf(metadata);
     change(stat, extra);
     checkMetadataSize(extra);
     stat.ctime = new Date();
-    const newMetadata = { ...extra, ...metadataOf(stat.mode, stat.uid, stat.gid, stat.mtime) };
+    const newMetadata = { ...extra, ...metadataOf(stat) };
     if (isDir) contentType ??= DIRECTORY_CONTENT_TYPE;
     const etag = isDir && !entry.hasMarker
       ? await this.s.store.put(key, Buffer.alloc(0), { contentType, metadata: newMetadata })
       : await copyObject(this.s.store, key, key, { contentType, metadata: newMetadata });
+    if (isDir) this.s.dirTimes.forget(path);
     this.s.ns.remember(path, {
       ...entry, stat, metadata: newMetadata, contentType, hasMarker: isDir ? true : entry.hasMarker,
       etag: etag !== '' ? etag : entry.etag, lastModified: undefined, writtenAt: this.s.f.now(),

@@ -139,6 +139,14 @@ export function checkNameLength(path: string): void {
   if (Buffer.byteLength(baseName(path)) > MAX_NAME_BYTES) throw new FsError('ENAMETOOLONG');
 }
 
+/** S3's longest key, in bytes of UTF-8. */
+export const MAX_KEY_BYTES = 1024;
+
+/** ENAMETOOLONG for a key S3 cannot hold: the name cannot exist, and cannot be made. */
+export function checkKeyLength(key: string): void {
+  if (key.length > MAX_KEY_BYTES / 3 && Buffer.byteLength(key) > MAX_KEY_BYTES) throw new FsError('ENAMETOOLONG');
+}
+
 /** The names of a listing once each, directories first (a name that is both is a directory). */
 function uniqueNames(names: ListedNames): string[] {
   const unique = new Set(names.dirs);
@@ -180,6 +188,7 @@ export class Namespace {
   async lookup(path: string, byPrefetch = false): Promise<CachedEntry> {
     if (path === '/') return this.rootEntry();
     checkNameLength(path);
+    checkKeyLength(this.keys.fileKey(path));
     const open = this.open.entryFor(path);
     if (open) return open;
     let found = this.answerFromCache(path);

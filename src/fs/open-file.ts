@@ -65,7 +65,7 @@ export class OpenFile implements UploadTarget {
   /** Content-Type and metadata of the object as an upload stores it now. */
   putOptions(): PutOptions {
     const contentType = this.kind === 'symlink' ? SYMLINK_CONTENT_TYPE : this.contentType;
-    return { metadata: { ...this.extraMetadata, ...metadataOf(this.stat.mode, this.stat.uid, this.stat.gid, this.stat.mtime) }, contentType };
+    return { metadata: { ...this.extraMetadata, ...metadataOf(this.stat) }, contentType };
   }
 
   /** What a lookup answers for the path while this state is there: its attributes now. */

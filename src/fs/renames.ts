@@ -1,14 +1,14 @@
 // rename(2): a file is a copy and a delete of its object; a directory, of every object below it
 // (tree-move.ts). The states of open files move with them, and a file replaced at the target
 // is retired first, so that nothing of it lands on the key afterwards.
-import type { ObjectStore } from '../store/object-store.js';
+import type { ObjectStore, PutOptions } from '../store/object-store.js';
 import type { CachedEntry } from '../cache/stat-cache.js';
-import { DIRECTORY_CONTENT_TYPE, metadataOf } from './attributes.js';
+import { DIRECTORY_CONTENT_TYPE, extraMetadataOf, metadataOf } from './attributes.js';
 import { FsError } from './errors.js';
 import type { Freshness } from './freshness.js';
 import type { KeyMapper } from './keys.js';
 import type { KeyWriter } from './key-writer.js';
-import type { Namespace } from './namespace.js';
+import { checkKeyLength, type Namespace } from './namespace.js';
 import { copyObject } from './object-copy.js';
 import type { OpenFile } from './open-file.js';
 import type { OpenFiles } from './open-files.js';
@@ -31,9 +31,13 @@ export interface RenameParts {
 export class Renames {
   constructor(private readonly s: RenameParts) {}
 
-  async rename(from: string, to: string): Promise<void> {
+  /** Renames `from` to `to`; says whether a file (or symlink, or special file) or a directory moved. */
+  async rename(from: string, to: string): Promise<'file' | 'dir'> {
     const source = await this.s.ns.lookup(from);
-    if (source.kind === 'dir') return this.renameDirectory(from, to, source);
+    if (source.kind === 'dir') {
+      await this.renameDirectory(from, to, source);
+      return 'dir';
+    }
     const target = await this.s.ns.lookupOrNull(to);
     if (target?.kind === 'dir') throw new FsError('EISDIR');
     const fromKey = this.s.keys.fileKey(from);
@@ -42,7 +46,19 @@ export class Renames {
     if (of) await this.s.writer.flush(of); // the object must hold the latest data before it is copied
     const replaced = this.s.files.get(to);
     if (replaced && replaced !== of) await this.s.retire(replaced); // before the copy lands on its key
-    const etag = await copyObject(this.s.store, fromKey, toKey);
+    // A rename changes the file's ctime. The copy happens anyway: when the metadata is known (an
+    // open state, or a HEAD's answer) it is written with the new ctime at no extra cost; when
+    // not, the copy keeps the metadata as it is and the new ctime lives in this mount.
+    const ctime = new Date(this.s.f.now());
+    const stat = { ...source.stat, ctime };
+    let options: PutOptions | undefined;
+    if (of) {
+      of.stat.ctime = ctime;
+      options = of.putOptions();
+    } else if (source.metadata) {
+      options = { contentType: source.contentType, metadata: { ...extraMetadataOf(source.metadata), ...metadataOf(stat) } };
+    }
+    const etag = await copyObject(this.s.store, fromKey, toKey, options);
     await this.s.store.delete(fromKey);
     if (of) {
       this.s.files.move(of, to, toKey);
@@ -52,8 +68,11 @@ export class Renames {
     this.s.files.forgetRecent(fromKey);
     this.s.files.forgetRecent(toKey);
     this.s.ns.removed(from);
-    this.s.ns.remember(to, { ...source, etag: etag !== '' ? etag : source.etag, lastModified: undefined, writtenAt: this.s.f.now() });
+    this.s.ns.remember(to, {
+      ...source, stat, metadata: options?.metadata ?? source.metadata, etag: etag !== '' ? etag : source.etag, lastModified: undefined, writtenAt: this.s.f.now(),
+    });
     this.s.ns.added(to, 'file');
+    return 'file';
   }
 
   /**
@@ -63,6 +82,7 @@ export class Renames {
   private async renameDirectory(from: string, to: string, source: CachedEntry): Promise<void> {
     const target = await this.s.ns.lookupOrNull(to);
     const toPrefix = this.s.keys.dirPrefix(to);
+    checkKeyLength(toPrefix);
     if (target) {
       if (target.kind !== 'dir') throw new FsError('ENOTDIR');
       const page = await this.s.store.listPage(toPrefix, undefined, undefined, 2);
@@ -81,7 +101,7 @@ export class Renames {
     // An implicit directory with nothing left in it: only a marker can make it exist at `to`.
     const markerNeeded = move.moved === 0 && !move.hadMarker && !target?.hasMarker;
     if (markerNeeded) {
-      await this.s.store.put(toPrefix, Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(source.stat.mode, source.stat.uid, source.stat.gid, source.stat.mtime) });
+      await this.s.store.put(toPrefix, Buffer.alloc(0), { contentType: DIRECTORY_CONTENT_TYPE, metadata: metadataOf(source.stat) });
     }
     for (const of of below) {
       const moved = to + of.path.slice(from.length);

@@ -94,9 +94,9 @@ export function createOperations(fs: Filesystem, log: Logger, caller: () => Call
     },
     readlink: (path: string, cb: Reply) => run('readlink', path, cb, () => fs.readlink(path), (t) => [0, t]),
     link: (_from: string, to: string, cb: Reply) => run('link', to, cb, () => { throw new FsError('EPERM'); }),
-    mknod: (path: string, mode: number, _dev: number, cb: Reply) => {
+    mknod: (path: string, mode: number, dev: number, cb: Reply) => {
       const by = caller();
-      run('mknod', path, cb, () => fs.mknod(path, mode, by));
+      run('mknod', path, cb, () => fs.mknod(path, mode, by, dev));
     },
     access: (path: string, _mode: number, cb: Reply) => run('access', path, cb, () => fs.access(path)),
     // The kernel asks for security.capability before every write(2) (FUSE never marks an
@@ -111,7 +111,7 @@ export function createOperations(fs: Filesystem, log: Logger, caller: () => Call
     removexattr: (path: string, name: string, cb: Reply) => run('removexattr', path, cb, () => fs.removexattr(path, name)),
     chmod: (path: string, mode: number, cb: Reply) => run('chmod', path, cb, () => fs.chmod(path, mode)),
     chown: (path: string, uid: number, gid: number, cb: Reply) => run('chown', path, cb, () => fs.chown(path, uid, gid)),
-    utimens: (path: string, _atime: number, mtime: number, cb: Reply) => run('utimens', path, cb, () => fs.utimens(path, timeArgument(mtime))),
+    utimens: (path: string, atime: number, mtime: number, cb: Reply) => run('utimens', path, cb, () => fs.utimens(path, timeArgument(atime), timeArgument(mtime))),
     statfs: (path: string, cb: Reply) => run('statfs', path, cb, () => fs.statfs(), (st) => [0, st]),
   };
 }

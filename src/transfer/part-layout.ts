@@ -6,6 +6,8 @@
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 export const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 export const MAX_PARTS = 10_000;
+/** S3's largest object (5 TiB). */
+export const MAX_OBJECT_SIZE = 5 * 1024 ** 4;
 const PARTS_PER_STEP = 900;
 
 export interface PartRange {
@@ -37,6 +39,11 @@ export class PartLayout {
       n += inStep;
     }
     return start;
+  }
+
+  /** The largest file this layout can upload: S3's 5 TiB, or what 10,000 parts hold if less. */
+  get maxFileSize(): number {
+    return Math.min(MAX_OBJECT_SIZE, this.startOf(MAX_PARTS + 1));
   }
 
   /** The part holding byte `offset`. */

@@ -124,14 +124,16 @@ describe('statOf', () => {
 });
 
 describe('metadataOf', () => {
-  test('writes s3fs names as decimal strings, mtime in seconds', () => {
-    assert.deepEqual(metadataOf(S_IFREG | 0o640, 1002, 1003, new Date(1_700_000_000_000)), {
-      mode: String(S_IFREG | 0o640), uid: '1002', gid: '1003', mtime: '1700000000',
+  const meta = (mode: number, uid: number, gid: number, t: Date, atime = t, ctime = t) => metadataOf({ mode, uid, gid, mtime: t, atime, ctime });
+
+  test('writes s3fs names as decimal strings, times in seconds to the millisecond', () => {
+    assert.deepEqual(meta(S_IFREG | 0o640, 1002, 1003, new Date(1_700_000_000_000), new Date(1_600_000_000_250), new Date(1_700_000_005_000)), {
+      mode: String(S_IFREG | 0o640), uid: '1002', gid: '1003', mtime: '1700000000', atime: '1600000000.25', ctime: '1700000005',
     });
-    assert.equal(metadataOf(S_IFREG | 0o640, 0, 0, new Date(1_700_000_000_500)).mtime, '1700000000.5');
-    assert.equal(metadataOf(S_IFREG | 0o640, 0, 0, new Date(1_700_000_010_000)).mtime, '1700000010');
-    assert.equal(metadataOf(S_IFREG | 0o640, 0, 0, new Date(1_700_000_000_120)).mtime, '1700000000.12');
-    assert.equal(metadataOf(S_IFREG | 0o640, 0, 0, new Date(0)).mtime, '0');
+    assert.equal(meta(S_IFREG | 0o640, 0, 0, new Date(1_700_000_000_500)).mtime, '1700000000.5');
+    assert.equal(meta(S_IFREG | 0o640, 0, 0, new Date(1_700_000_010_000)).mtime, '1700000010');
+    assert.equal(meta(S_IFREG | 0o640, 0, 0, new Date(1_700_000_000_120)).mtime, '1700000000.12');
+    assert.equal(meta(S_IFREG | 0o640, 0, 0, new Date(0)).mtime, '0');
   });
 
   test('round trip through statOf', () => {
@@ -143,14 +145,16 @@ describe('metadataOf', () => {
       { kind: 'symlink', mode: S_IFLNK | 0o777, uid: 1000, gid: 1000, ms: 1_650_000_000_999 },
     ];
     for (const c of cases) {
-      const meta = metadataOf(c.mode, c.uid, c.gid, new Date(c.ms));
+      const stored = meta(c.mode, c.uid, c.gid, new Date(c.ms), new Date(c.ms - 1234), new Date(c.ms + 5));
       const key = c.kind === 'dir' ? 'd/' : 'x';
-      assert.equal(kindOf({ key, metadata: meta }), c.kind);
-      const st = statOf(c.kind, 3, LAST_MODIFIED, meta, DEFAULTS);
+      assert.equal(kindOf({ key, metadata: stored }), c.kind);
+      const st = statOf(c.kind, 3, LAST_MODIFIED, stored, DEFAULTS);
       assert.equal(st.mode, c.mode, `mode of ${JSON.stringify(c)}`);
       assert.equal(st.uid, c.uid);
       assert.equal(st.gid, c.gid);
-      assert.equal(st.mtime.getTime(), c.ms, `mtime ${meta.mtime}`);
+      assert.equal(st.mtime.getTime(), c.ms, `mtime ${stored.mtime}`);
+      assert.equal(st.atime.getTime(), c.ms - 1234, 'atime');
+      assert.equal(st.ctime.getTime(), c.ms + 5, 'ctime');
     }
   });
 });
