@@ -57,13 +57,23 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   napi_close_handle_scope(env, scope);
 
 // Runs on a libfuse worker thread: note who asked, wake the JS thread, wait for its answer.
+// A file removed while open has no path any more: libfuse gives its operations (read, write,
+// fstat, ftruncate, fchmod, ...) a NULL path. JS gets "#<fh>" instead, a string no kernel path
+// can be (they all start with '/'), and answers from the open file's state by its handle.
 #define FUSE_NATIVE_HANDLER(name, blk)\
   gather_barrier(op_##name);\
   fuse_thread_locals_t *l = get_thread_locals();\
   l->op = op_##name;\
   l->op_fn = fuse_native_dispatch_##name;\
   note_caller(l);\
+  l->path = NULL;\
+  l->info = NULL;\
   blk\
+  if (l->path == NULL) {\
+    if (l->info != NULL) snprintf(l->fh_path, sizeof(l->fh_path), "#%llu", (unsigned long long) l->info->fh);\
+    else l->fh_path[0] = '\0';\
+    l->path = l->fh_path;\
+  }\
   uv_async_send(&(l->async));\
   uv_sem_wait(&(l->sem));\
   return l->res;
@@ -180,6 +190,8 @@ typedef struct {
 
   // Payloads
   const char *path;
+  /** "#<fh>": the path given to JS for an open file libfuse has no path for (see below). */
+  char fh_path[24];
   const char *dest;
   char *linkname;
   struct fuse_file_info *info;
@@ -432,6 +444,7 @@ FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info 
 
 FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv[2], struct fuse_file_info *info), {
   l->path = path;
+  l->info = info;
   l->atime = timespec_to_uint64(&tv[0]);
   l->mtime = timespec_to_uint64(&tv[1]);
 }, {
@@ -619,6 +632,12 @@ static int fuse_native_write_gathering (const char *path, const char *buf, size_
     gathering_off = v != NULL && strcmp(v, "0") == 0;
   }
   uint64_t fh = info != NULL ? info->fh : 0;
+  // A file removed while open has no path (see FUSE_NATIVE_HANDLER): its handle names it.
+  char fh_path[24];
+  if (path == NULL) {
+    snprintf(fh_path, sizeof(fh_path), "#%llu", (unsigned long long) fh);
+    path = fh_path;
+  }
   int deferred = take_deferred_error(fh);
   if (deferred != 0) return deferred;
   if (!gathering_off && len <= GATHER_SMALL && info != NULL) {
@@ -984,6 +1003,7 @@ FUSE_METHOD(readlink, 1, 1, (const char *path, char *linkname, size_t len), {
 
 FUSE_METHOD_VOID(chown, 3, 0, (const char *path, uid_t uid, gid_t gid, struct fuse_file_info *info), {
   l->path = path;
+  l->info = info;
   l->uid = uid;
   l->gid = gid;
 }, {
@@ -994,6 +1014,7 @@ FUSE_METHOD_VOID(chown, 3, 0, (const char *path, uid_t uid, gid_t gid, struct fu
 
 FUSE_METHOD_VOID(chmod, 2, 0, (const char *path, mode_t mode, struct fuse_file_info *info), {
   l->path = path;
+  l->info = info;
   l->mode = mode;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
@@ -1084,9 +1105,12 @@ NAPI_METHOD(fuse_native_signal_init) {
 static void * fuse_native_init (struct fuse_conn_info *conn, struct fuse_config *cfg) {
   fuse_thread_t *ft = (fuse_thread_t *) fuse_get_context()->private_data;
 
-  // qsfs keeps the data of a file removed while open itself; libfuse's rename to .fuse_hidden*
-  // would turn every such unlink into a server-side copy.
-  cfg->hard_remove = 1;
+  // A file removed while open: libfuse renames it to .fuse_hidden<id> and removes that name at
+  // the last release, so that its handles keep a path (the kernel's fstat asks by node, with no
+  // handle, and libfuse answers ESTALE for a node without a path). qsfs takes that rename as the
+  // unlink (src/fs/filesystem.ts: no copy, nothing in the bucket) and keeps the open state under
+  // the hidden name until libfuse removes it.
+  cfg->hard_remove = 0;
   cfg->use_ino = 0;
   cfg->nullpath_ok = 0;
   kernel_attr_timeout = cfg->attr_timeout;

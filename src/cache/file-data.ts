@@ -96,6 +96,9 @@ const QUIET_MS = 0.25;
 const MAX_QUEUE_MS = 1;
 const pageOf = (offset: number): number => Math.floor(offset / PAGE_SIZE);
 
+/** GETs of --bufsize a file removed while open fetches at once (see detachFromObject). */
+const DETACH_PARALLEL_CHUNKS = 4;
+
 export class FileData implements PageOwner<Page> {
   size: number;
   /** Bytes at the start of the object that still hold this file's content. */
@@ -232,8 +235,15 @@ export class FileData implements PageOwner<Page> {
    */
   async detachFromObject(): Promise<void> {
     const gen = ++this.generation;
-    for (let i = 0; i * PAGE_SIZE < this.baseSize; i++) {
-      (await this.ensurePage(i)).dirtyGen = gen; // dirty pages are spilled, never dropped
+    const pages = Math.ceil(this.baseSize / PAGE_SIZE);
+    // A window of pages asked for at once: their misses share GETs of --bufsize, which run in
+    // parallel (up to -n at a time); window by window, so that memory holds one window in
+    // flight while the pages already brought in spill to disk.
+    const window = Math.max(1, Math.floor(this.env.chunkSize / PAGE_SIZE)) * DETACH_PARALLEL_CHUNKS;
+    for (let from = 0; from < pages; from += window) {
+      const indices = Array.from({ length: Math.min(window, pages - from) }, (_, k) => from + k);
+      // Each page is marked as soon as it is here: dirty pages are spilled, never dropped.
+      await Promise.all(indices.map(async (i) => { (await this.ensurePage(i)).dirtyGen = gen; }));
     }
     this.baseSize = 0;
     this.baseChangedGen = gen;
@@ -621,6 +631,48 @@ export class FileData implements PageOwner<Page> {
   }
 
   /** What the cache holds of [start, end), zeros elsewhere, and the ranges it lacked. */
+  /** Whether any byte of [start, end) holds data: the object's, or a page written or cached. */
+  hasDataIn(start: number, end: number): boolean {
+    if (start < this.baseSize) return true;
+    const last = pageOf(end - 1);
+    if (last - pageOf(start) > this.pages.size) {
+      for (const index of this.pages.keys()) if (index >= pageOf(start) && index <= last) return true;
+      return false;
+    }
+    for (let index = pageOf(start); index <= last; index++) if (this.pages.has(index)) return true;
+    return false;
+  }
+
+  /**
+   * The byte ranges of the file that hold data, in order and merged: the object's bytes still
+   * part of it, and every page written or cached. The rest is holes (zeros never written), which
+   * a copy of the file can leave out (sparse).
+   */
+  dataRanges(): Array<[number, number]> {
+    const ranges: Array<[number, number]> = [];
+    const add = (start: number, end: number): void => {
+      const e = Math.min(end, this.size);
+      if (e <= start) return;
+      const last = ranges[ranges.length - 1];
+      if (last && start <= last[1]) last[1] = Math.max(last[1], e);
+      else ranges.push([start, e]);
+    };
+    const pages = [...this.pages.keys()].sort((a, b) => a - b);
+    let base = false;
+    for (const index of pages) {
+      const start = index * PAGE_SIZE;
+      if (!base && start >= this.baseSize) {
+        add(0, this.baseSize);
+        base = true;
+      }
+      if (!base && start < this.baseSize) continue; // inside the object's range, added with it
+      add(start, start + PAGE_SIZE);
+    }
+    if (!base) add(0, this.baseSize);
+    ranges.sort((a, b) => a[0] - b[0]);
+    return ranges;
+  }
+
   cachedBytes(start: number, end: number): { buf: Buffer; missing: Array<[number, number]> } {
     const buf = Buffer.alloc(end - start);
     const missing: Array<[number, number]> = [];

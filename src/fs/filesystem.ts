@@ -24,7 +24,7 @@ import {
 import { FsError } from './errors.js';
 import { Freshness } from './freshness.js';
 import { KeyMapper, MAX_NAME_BYTES, joinPath, parentOf } from './keys.js';
-import { KeyWriter } from './key-writer.js';
+import { KeyWriter, type UnmountLeftovers } from './key-writer.js';
 import { Namespace, checkKeyLength, checkNameLength } from './namespace.js';
 import { contentTypeFor } from './content-types.js';
 import { DirectoryTimes } from './directory-times.js';
@@ -82,6 +82,9 @@ const O_TRUNC = 0o1000;
 /** Attributes of a directory entry; `typeOnly`: only the file type in the mode is known. */
 export type DirEntryAttributes = Stat & { typeOnly?: boolean };
 
+/** The name libfuse gives a file removed while open (".fuse_hidden" and 16 hex digits). */
+const HIDDEN_NAME = /\/\.fuse_hidden[0-9a-f]{16}$/;
+
 export class Filesystem {
   private readonly keys: KeyMapper;
   private readonly defaults: AttributeDefaults;
@@ -89,6 +92,8 @@ export class Filesystem {
   private readonly ns: Namespace;
   private readonly files: OpenFiles;
   private readonly writer: KeyWriter;
+  /** Files removed while open, by the hidden name libfuse gave them (hideRemovedWhileOpen). */
+  private readonly hidden = new Map<string, OpenFile>();
   /** The times of directories whose entries this mount changed (directory-times.ts). */
   private readonly dirTimes: DirectoryTimes;
   /** The largest size a file may grow to (see checkFileSize). */
@@ -140,7 +145,27 @@ export class Filesystem {
   // ---- attributes -------------------------------------------------------------------------
 
   async getattr(path: string): Promise<Stat> {
+    const removed = this.removedWhileOpen(path);
+    if (removed) return { ...removed.asEntry(this.f.now()).stat, nlink: removed.unlinked ? 0 : 1 };
+    // libfuse checks that a hidden name it is about to use is free: it is, without asking.
+    if (HIDDEN_NAME.test(path)) throw new FsError('ENOENT');
     return this.shownStat(path, (await this.ns.lookup(path)).stat);
+  }
+
+  /**
+   * The open file behind "#<fh>", the path the FUSE layer gives for a file that has none any
+   * more (removed while open: its handles keep working until the last close, POSIX): undefined
+   * for every real path. A handle whose file is still there answers by its path.
+   */
+  private removedWhileOpen(path: string): OpenFile | undefined {
+    if (path.startsWith('#')) return this.files.handle(Number(path.slice(1)));
+    return HIDDEN_NAME.test(path) ? this.hidden.get(path) : undefined;
+  }
+
+  /** fchmod, fchown, futimens of a file removed while open: its state only (it has no object). */
+  private changeRemoved(of: OpenFile, change: (stat: Stat) => void): void {
+    change(of.stat);
+    of.stat.ctime = new Date(this.f.now());
   }
 
   /**
@@ -439,8 +464,21 @@ export class Filesystem {
     of.touch();
   }
 
+  /**
+   * libfuse's rename of a file removed while open to its hidden name: the unlink it stands for
+   * (the object goes, nothing is uploaded from now on), and the open state stays reachable by the
+   * hidden name for the handles' fstat, fchmod and ftruncate until libfuse removes that name at
+   * the last release. The hidden name never reaches the bucket.
+   */
+  private async hideRemovedWhileOpen(from: string, hiddenPath: string): Promise<void> {
+    const of = this.files.get(from);
+    await this.unlink(from);
+    if (of) this.hidden.set(hiddenPath, of);
+  }
+
   async unlink(path: string): Promise<void> {
     this.assertWritable();
+    if (HIDDEN_NAME.test(path) && this.hidden.delete(path)) return;
     const entry = await this.ns.lookup(path);
     if (entry.kind === 'dir') throw new FsError('EISDIR');
     const key = this.keys.fileKey(path);
@@ -474,6 +512,7 @@ export class Filesystem {
 
   async rename(from: string, to: string): Promise<void> {
     this.assertWritable();
+    if (HIDDEN_NAME.test(to)) return this.hideRemovedWhileOpen(from, to);
     const moved = await this.renames.rename(from, to);
     this.dirTimes.entriesChanged(parentOf(from));
     this.dirTimes.entriesChanged(parentOf(to));
@@ -501,16 +540,33 @@ export class Filesystem {
     return (await this.store.getRange(this.keys.fileKey(path), 0, entry.stat.size)).toString();
   }
 
-  chmod(path: string, mode: number): Promise<void> {
-    return this.metadata.chmod(path, mode);
+  async chmod(path: string, mode: number): Promise<void> {
+    const removed = this.removedWhileOpen(path);
+    if (removed?.unlinked) return this.changeRemoved(removed, (st) => { st.mode = (st.mode & S_IFMT) | (mode & 0o7777); });
+    return this.metadata.chmod(removed?.path ?? path, mode);
   }
 
-  chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.metadata.chown(path, uid, gid);
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    const removed = this.removedWhileOpen(path);
+    if (removed?.unlinked) {
+      return this.changeRemoved(removed, (st) => {
+        if (uid !== 0xffffffff && uid !== -1) st.uid = uid;
+        if (gid !== 0xffffffff && gid !== -1) st.gid = gid;
+      });
+    }
+    return this.metadata.chown(removed?.path ?? path, uid, gid);
   }
 
   /** Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). */
   async utimens(path: string, atime: number | undefined, mtime: number | undefined): Promise<void> {
+    const removed = this.removedWhileOpen(path);
+    if (removed?.unlinked) {
+      return this.changeRemoved(removed, (st) => {
+        if (atime !== undefined) st.atime = new Date(atime);
+        if (mtime !== undefined) st.mtime = new Date(mtime);
+      });
+    }
+    if (removed) path = removed.path;
     if (path === '/') {
       // The mountpoint's attributes come from the mount options and are stored nowhere: its
       // times live in this mount (touch of the root changes what stat shows).
@@ -553,7 +609,7 @@ export class Filesystem {
    * Uploads every dirty file (at unmount). What still cannot be stored is saved under
    * --diskdir/recovery and named in the log; returns those paths.
    */
-  flushAll(): Promise<string[]> {
+  flushAll(): Promise<UnmountLeftovers> {
     return this.writer.saveAll(this.files.all());
   }
 
