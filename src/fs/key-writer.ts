@@ -9,6 +9,12 @@ import type { Uploader } from '../transfer/uploader.js';
 import type { OpenFile } from './open-file.js';
 import { saveForRecovery } from './recovery.js';
 
+/** What unmount could not upload: copied under --diskdir/recovery, or not saved at all. */
+export interface UnmountLeftovers {
+  saved: string[];
+  notSaved: string[];
+}
+
 export interface KeyWriterSettings {
   uploader: Uploader;
   diskdir: string;
@@ -97,26 +103,29 @@ export class KeyWriter {
 
   /**
    * At unmount: every file with data not yet stored is uploaded; what cannot be is copied under
-   * --diskdir/recovery and named in the log. Returns those paths.
+   * --diskdir/recovery (when its disk has room: see recovery.ts) and named in the log. A file
+   * removed meanwhile is never saved: its data was deleted on purpose.
    */
-  async saveAll(files: OpenFile[]): Promise<string[]> {
-    const failed: string[] = [];
+  async saveAll(files: OpenFile[]): Promise<UnmountLeftovers> {
+    const left: UnmountLeftovers = { saved: [], notSaved: [] };
     await Promise.all(files.map(async (of) => {
+      if (of.unlinked) return;
       try {
         await this.flush(of);
       } catch {
         try {
           const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
-          this.s.log.error({ path: of.path, key: of.key, savedAs: saved.file, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
-          failed.push(`${of.path} (saved as ${saved.file})`);
+          this.s.log.error({ path: of.path, key: of.key, savedAs: saved.file, bytes: saved.bytes, size: of.size, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
+          left.saved.push(`${of.path} (saved as ${saved.file})`);
         } catch (err) {
-          // Even the local copy failed (disk full?): say where the cached pages still are.
-          this.s.log.error({ path: of.path, key: of.key, spilled: of.data.spillPath, err: String(err) }, 'could not upload nor save for recovery');
-          failed.push(`${of.path} (NOT saved: ${String(err)})`);
+          // No room for the copy, or the copy failed (disk full?): say what is lost, how big,
+          // and where the cached pages still are until the cache directory is cleaned.
+          this.s.log.error({ path: of.path, key: of.key, size: of.size, spilled: of.data.spillPath, err: String(err) }, 'could not upload nor save for recovery: data NOT saved');
+          left.notSaved.push(`${of.path} (${of.size} bytes, NOT saved: ${err instanceof Error ? err.message : String(err)})`);
         }
       }
     }));
-    return failed;
+    return left;
   }
 
   /** Bytes of the file's upload already stored (for progress reports). */

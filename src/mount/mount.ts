@@ -4,6 +4,7 @@ import { promises as fsp } from 'node:fs';
 import { libfuseVersion, sessionEnded } from './fuse-binding.js'; // before fuse-native: it chooses the addon
 import Fuse, { type Operations } from 'fuse-native';
 import type { Logger } from '../log.js';
+import type { UnmountLeftovers } from '../fs/key-writer.js';
 import { mountedPaths } from './mountpoint.js';
 
 /** fuse-native builds its own short list of -o options; this subclass passes ours verbatim. */
@@ -26,8 +27,8 @@ export interface MountSettings {
 
 /** What shutdown needs from the filesystem (Filesystem has it all). */
 export interface FilesAtShutdown {
-  /** Upload what is dirty; returns the files that could not be (saved for recovery instead). */
-  flushAll(): Promise<string[]>;
+  /** Upload what is dirty; says what could not be: saved for recovery, or not saved at all. */
+  flushAll(): Promise<UnmountLeftovers>;
   readonly openHandleCount: number;
   /** Date.now() of the last operation on an open file. */
   readonly lastHandleActivity: number;
@@ -47,6 +48,8 @@ export interface MountHooks {
 export const EXIT_CLEAN = 0;
 /** Some dirty data could not be uploaded and was saved under --diskdir/recovery. */
 export const EXIT_DATA_SAVED = 3;
+/** Some dirty data could not be uploaded nor saved (no room for it under --diskdir): lost. */
+export const EXIT_DATA_NOT_SAVED = 4;
 /** An uncaught exception (a bug): logged, dirty data saved if possible. */
 export const EXIT_CRASH = 70;
 /** After a crash, the attempt to save dirty data gets this long. */
@@ -162,10 +165,10 @@ export class MountedFilesystem {
     const progress = this.reportProgress();
     try {
       await this.waitForOpenFiles();
-      const failed = await this.files.flushAll();
+      const left = await this.files.flushAll();
       const aborted = await this.files.abortUnfinishedUploads();
       if (aborted > 0) this.log.info({ aborted }, 'aborted unfinished multipart uploads');
-      this.finish(failed);
+      this.finish(left);
     } finally {
       clearInterval(progress);
     }
@@ -218,10 +221,12 @@ export class MountedFilesystem {
     }, PROGRESS_INTERVAL_MS);
   }
 
-  private finish(failed: string[]): void {
-    if (failed.length > 0) this.log.error({ files: failed }, 'exiting with data that could not be uploaded (saved for recovery)');
+  private finish(left: UnmountLeftovers): void {
+    if (left.notSaved.length > 0) this.log.error({ files: left.notSaved, saved: left.saved }, 'exiting with data that could not be uploaded NOR saved');
+    else if (left.saved.length > 0) this.log.error({ files: left.saved }, 'exiting with data that could not be uploaded (saved for recovery)');
     else this.log.info('exiting cleanly');
     this.hooks.close();
-    process.exit(this.exitCode ?? (failed.length > 0 ? EXIT_DATA_SAVED : EXIT_CLEAN));
+    const code = left.notSaved.length > 0 ? EXIT_DATA_NOT_SAVED : left.saved.length > 0 ? EXIT_DATA_SAVED : EXIT_CLEAN;
+    process.exit(this.exitCode ?? code);
   }
 }

@@ -101,6 +101,9 @@ export class Uploader {
       const start = this.s.layout.startOf(n);
       const range = { number: n, start, end: start + this.s.layout.sizeOf(n) };
       if (t.data.isUnchanged(range.start, range.end)) break; // an untouched range of an existing object: copied at close
+      // A hole the writer jumped over (a sparse file: truncate up, write far out) is not a part
+      // it moved past: uploading its zeros now would send the whole hole at every far write.
+      if (!t.data.hasDataIn(range.start, range.end)) break;
       this.startPart(t.data, session, range);
     }
   }

@@ -6,6 +6,7 @@
 // Seeds of the proxy's random choices come from QSFS_TEST_SEED when set (failures name them).
 // QSFS_TEST_FAULT_SECONDS sets how long the concurrent workers run (default 60).
 import { after, before, describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { createHash, randomInt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -33,6 +34,27 @@ const WORKER_SECONDS = Number(process.env['QSFS_TEST_FAULT_SECONDS'] ?? 60);
 const WORKER_MAX_BYTES = 192 * 1024 * 1024;
 
 const md5hex = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+
+/** A python3 child that prints lines and reads stdin; for driving a mount step by step. */
+function spawnPython(script: string, ...args: string[]): { line(text: string): Promise<void>; send(text: string): void; output(): string } {
+  const child = spawn('python3', ['-c', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  return {
+    line: (text) => new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (out.includes(`${text}\n`)) resolve();
+        else if (child.exitCode !== null) reject(new Error(`python exited (${child.exitCode}) before "${text}": ${out}`));
+        else setTimeout(check, 50);
+      };
+      check();
+    }),
+    send: (text) => { child.stdin.write(text); },
+    output: () => out,
+  };
+}
+
 
 async function localMd5s(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -205,6 +227,78 @@ describe('faults between the daemon and the S3 server', () => {
       writer?.kill();
       await proxy.accept();
       await m.stop();
+    }
+  });
+
+  test('recovery at unmount with the server gone: a 1 TB sparse file is saved sparse, a file removed while dirty is not saved, what does not fit is named and not written', { timeout: 300_000 }, async (t) => {
+    // --diskdir on a filesystem of its own, 200 MiB: 2% of it is less than the 64 MiB kept free,
+    // so 136 MiB can be saved.
+    const small = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-small-disk-'));
+    assert.equal((await run('mount', ['-t', 'tmpfs', '-o', 'size=200m', 'tmpfs', small])).code, 0, 'a 200 MiB tmpfs for --diskdir');
+    const m = await TestMount.start(bucket.name, 'recover', viaProxy('-r=1', '-R=5', '-b=5', `-k=${path.join(small, 'cache')}`));
+    let child: ReturnType<typeof spawnPython> | undefined;
+    try {
+      const script = `
+import os, sys, time
+root = sys.argv[1]
+sparse = os.open(root + '/sparse.bin', os.O_CREAT | os.O_RDWR, 0o644)
+os.ftruncate(sparse, 10 ** 12)
+os.pwrite(sparse, b'start of the terabyte', 0)
+os.pwrite(sparse, b'middle of the terabyte', 5 * 10 ** 11)
+big = os.open(root + '/too-big.bin', os.O_CREAT | os.O_RDWR, 0o644)
+os.write(big, os.urandom(150 * 1024 * 1024))
+gone = os.open(root + '/removed.bin', os.O_CREAT | os.O_RDWR, 0o644)
+os.write(gone, b'removed while dirty' * 1000)
+print('written', flush=True)
+sys.stdin.readline()  # the server goes away now
+for fd in (sparse, big, gone):
+    try:
+        os.close(fd)
+        print('closed')
+    except OSError as e:
+        print('close failed', e.errno)
+os.unlink(root + '/removed.bin')
+print('done', flush=True)
+`;
+      child = spawnPython(script, m.p());
+      const c = child;
+      await withTimeout(c.line('written'), 120_000, 'the writes');
+      await proxy.refuse();
+      c.send('\n');
+      await withTimeout(c.line('done'), 180_000, 'close(2) of the three files with the server gone');
+      assert.match(c.output(), /close failed 5\n.*close failed 5\n.*close failed 5/s, `every close fails with EIO: ${c.output()}`);
+      assert.equal((await run('fusermount', ['-u', m.path])).code, 0);
+      assert.equal(await waitForExit(m.pid, 120_000), true, 'the daemon exits');
+      const log = await m.log();
+      const saved = await filesUnder(path.join(small, 'cache', 'recovery'));
+      assert.equal(saved.length, 1, `one recovery copy: ${JSON.stringify(saved)}; log:\n${logProblems(log)}`);
+      assert.ok(saved[0]!.endsWith('/sparse.bin'), saved[0]);
+      const st = await fsp.stat(saved[0]!);
+      assert.equal(st.size, 10 ** 12, 'the copy has the file\'s length');
+      assert.ok(st.blocks * 512 < 16 * MiB, `and is sparse: ${st.blocks * 512} bytes on disk`);
+      const fd = await fsp.open(saved[0]!, 'r');
+      const at = async (pos: number, n: number): Promise<string> => {
+        const b = Buffer.alloc(n);
+        await fd.read(b, 0, n, pos);
+        return b.toString();
+      };
+      assert.equal(await at(0, 21), 'start of the terabyte');
+      assert.equal(await at(5 * 10 ** 11, 22), 'middle of the terabyte');
+      assert.equal(await at(10 ** 11, 8), '\0'.repeat(8), 'a hole reads as zeros');
+      await fd.close();
+      assert.match(log, /"path":"\/too-big.bin".*"size":157286400.*data NOT saved/, 'the file that does not fit is named with its size');
+      assert.doesNotMatch(log, /removed\.bin.*saved/, 'the removed file is not saved');
+      const exit = /"msg":"exiting with data that could not be uploaded NOR saved"/.test(log);
+      assert.ok(exit, 'the exit says data was not saved');
+      t.diagnostic(`recovery: ${saved[0]} (${st.blocks * 512} bytes on disk)`);
+    } catch (err) {
+      t.diagnostic(`python: ${child?.output()}\ndaemon log:\n${logProblems(await m.log())}`);
+      throw err;
+    } finally {
+      await proxy.accept();
+      await m.stop();
+      await run('umount', ['-l', small]);
+      await fsp.rm(small, { recursive: true, force: true }).catch(() => undefined);
     }
   });
 
