@@ -4,6 +4,7 @@ import { closeSync, existsSync, fstatSync, openSync, promises as fsp, renameSync
 import path from 'node:path';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import type { LogLevel } from './config/options.js';
+import { ensurePrivateDirectory } from './config/private-dir.js';
 
 export type { Logger } from 'pino';
 
@@ -38,7 +39,7 @@ export async function createLogger(s: LogSettings): Promise<{ logger: Logger; fi
   const level = levelFor(s);
   const base = { base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, level };
   if (s.foreground) return { logger: pino(base, pino.destination({ fd: 2, sync: true })) };
-  await fsp.mkdir(s.logdir, { recursive: true, mode: 0o750 });
+  await ensurePrivateDirectory(s.logdir, '--logdir', 0o750);
   if (!s.keeplogdir) await removeOldLogs(s.logdir);
   const file = path.join(s.logdir, LOG_FILE_NAME);
   const dest = new RotatingLogFile(file, s.maxLogBytes ?? logSizeFromEnvironment(), KEPT_ROTATIONS);

@@ -6,6 +6,7 @@ import type { Options } from '../config/options.js';
 import { CredentialsError, loadCredentials } from '../config/credentials.js';
 import { resolveEndpoint } from '../config/endpoint.js';
 import { createLogger, type Logger } from '../log.js';
+import { UnsafeDirectoryError, ensurePrivateDirectory } from '../config/private-dir.js';
 import { createS3Client } from '../store/s3-client.js';
 import { S3ObjectStore } from '../store/s3-store.js';
 import { StoreError } from '../store/errors.js';
@@ -47,7 +48,10 @@ const BUCKET_CHECK_TIMEOUT_MS = 10_000;
 
 export async function startMount(o: Options): Promise<{ logger: Logger; logFile?: string }> {
   const { logger, file } = await createLogger({ foreground: o.foreground, logdir: o.logdir, loglevel: o.loglevel, debug: o.debug, keeplogdir: o.keeplogdir })
-    .catch((err: unknown) => { throw new StartupError(`cannot open the log directory ${o.logdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); });
+    .catch((err: unknown) => {
+      if (err instanceof UnsafeDirectoryError) throw new StartupError(err.message);
+      throw new StartupError(`cannot open the log directory ${o.logdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    });
   // A bug that escapes every handler: its reason goes to the log, and once mounted, what is
   // dirty is still uploaded or saved for recovery before the process goes (see crashed()).
   let afterCrash = (): void => process.exit(EXIT_CRASH);
@@ -64,8 +68,10 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   }
   await checkMountpoint(o.mountpoint, hasFuseOption(o.fuseOptions, 'nonempty')).catch(rethrowAs(MountpointError));
   await checkUserMount(fuseOptions);
-  await fsp.mkdir(o.diskdir, { recursive: true, mode: 0o700 })
-    .catch((err: unknown) => { throw new StartupError(`cannot create the cache directory ${o.diskdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`); });
+  await ensurePrivateDirectory(o.diskdir, '--diskdir', 0o700).catch((err: unknown) => {
+    if (err instanceof UnsafeDirectoryError) throw new StartupError(err.message);
+    throw new StartupError(`cannot create the cache directory ${o.diskdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  });
 
   const endpoint = resolveEndpoint(o);
   const s3 = createS3Client({

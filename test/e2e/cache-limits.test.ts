@@ -173,7 +173,9 @@ describe('cache limits: spill to disk, a full disk, recovery at unmount', () => 
     before(async () => {
       assert.equal(process.getuid?.(), 0, 'mounting a tmpfs for the disk cache needs root');
       tmpfsDir = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-cachelimits-tmpfs-'));
-      await sh(`mount -t tmpfs -o size=4m tmpfs ${q(tmpfsDir)}`);
+      // mode=0700: a tmpfs is 1777 by default, which qsfs refuses as --diskdir (others could
+      // replace its files there)
+      await sh(`mount -t tmpfs -o size=4m,mode=0700 tmpfs ${q(tmpfsDir)}`);
       tmpfsMounted = true;
     });
     after(async () => {

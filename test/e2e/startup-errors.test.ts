@@ -8,6 +8,7 @@ import path from 'node:path';
 import { TestBucket } from '../helpers/s3.js';
 import { QSFS_BIN, TestMount, endpointArgs, isMountpoint, makeWorkdir, runQsfs, type Workdir } from '../helpers/mount.js';
 import { run } from '../helpers/shell.js';
+import { q, shAsNobody } from '../helpers/posix.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 
 /** Runs qsfs and checks the one-line error and exit code; returns the line. */
@@ -122,6 +123,32 @@ describe('startup checks', () => {
       assert.equal(await isMountpoint(first.path), true, 'the first mount is untouched');
     } finally {
       await first.stop();
+    }
+  });
+
+  test('a --diskdir or --logdir another user made beforehand, or that every user may write, is refused; nothing is written there', async () => {
+    // As in /tmp: a directory every user may create entries in (sticky), where nobody got first.
+    const shared = await fsp.mkdtemp(path.join(tmpdir(), 'qsfs-shared-'));
+    try {
+      await fsp.chmod(shared, 0o1777);
+      const theirs = path.join(shared, 'qsfs_cache');
+      assert.equal((await shAsNobody(`mkdir -m 0755 ${q(theirs)}`)).code, 0, 'nobody makes the directory first');
+      await expectFailure(base([`-k=${theirs}`]), 1, /--diskdir .*qsfs_cache is owned by uid 65534, not by you \(uid 0\).*give --diskdir a directory of your own/, work);
+      assert.deepEqual(await fsp.readdir(theirs), [], 'nothing written into their directory');
+      const loose = path.join(shared, 'loose');
+      await fsp.mkdir(loose);
+      await fsp.chmod(loose, 0o777);
+      await expectFailure(base([`-k=${loose}`]), 1, /--diskdir .*loose is writable by every user \(mode 0777\)/, work);
+      await fsp.chmod(loose, 0o770);
+      await expectFailure(base([`-l=${loose}`]), 1, /--logdir .*loose is writable by its group \(mode 0770\)/, work);
+      assert.deepEqual(await fsp.readdir(loose), [], 'no log written there');
+      // One it makes itself is private.
+      const fresh = path.join(work.dir, 'fresh-cache');
+      const m = await TestMount.start(bucket.name, 'private-dirs', [`-k=${fresh}`]);
+      await m.stop();
+      assert.equal((await fsp.stat(fresh)).mode & 0o777, 0o700);
+    } finally {
+      await fsp.rm(shared, { recursive: true, force: true });
     }
   });
 
