@@ -56,6 +56,16 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   blk\
   napi_close_handle_scope(env, scope);
 
+#define FH_PATH_SIZE 24
+
+// The path JS gets for an operation libfuse gives no path (a file removed while open): "#<fh>",
+// which no kernel path can be (they all start with '/'); "" without a handle.
+static const char *handle_path (char buf[FH_PATH_SIZE], const struct fuse_file_info *info) {
+  if (info != NULL) snprintf(buf, FH_PATH_SIZE, "#%llu", (unsigned long long) info->fh);
+  else buf[0] = '\0';
+  return buf;
+}
+
 // Runs on a libfuse worker thread: note who asked, wake the JS thread, wait for its answer.
 // A file removed while open has no path any more: libfuse gives its operations (read, write,
 // fstat, ftruncate, fchmod, ...) a NULL path. JS gets "#<fh>" instead, a string no kernel path
@@ -69,11 +79,7 @@ napi_status napi_detach_arraybuffer(napi_env env, napi_value buf);
   l->path = NULL;\
   l->info = NULL;\
   blk\
-  if (l->path == NULL) {\
-    if (l->info != NULL) snprintf(l->fh_path, sizeof(l->fh_path), "#%llu", (unsigned long long) l->info->fh);\
-    else l->fh_path[0] = '\0';\
-    l->path = l->fh_path;\
-  }\
+  if (l->path == NULL) l->path = handle_path(l->fh_path, l->info);\
   uv_async_send(&(l->async));\
   uv_sem_wait(&(l->sem));\
   return l->res;
@@ -190,8 +196,8 @@ typedef struct {
 
   // Payloads
   const char *path;
-  /** "#<fh>": the path given to JS for an open file libfuse has no path for (see below). */
-  char fh_path[24];
+  /** "#<fh>": the path given to JS for an open file libfuse has no path for (handle_path). */
+  char fh_path[FH_PATH_SIZE];
   const char *dest;
   char *linkname;
   struct fuse_file_info *info;
@@ -633,11 +639,8 @@ static int fuse_native_write_gathering (const char *path, const char *buf, size_
   }
   uint64_t fh = info != NULL ? info->fh : 0;
   // A file removed while open has no path (see FUSE_NATIVE_HANDLER): its handle names it.
-  char fh_path[24];
-  if (path == NULL) {
-    snprintf(fh_path, sizeof(fh_path), "#%llu", (unsigned long long) fh);
-    path = fh_path;
-  }
+  char fh_path[FH_PATH_SIZE];
+  if (path == NULL) path = handle_path(fh_path, info);
   int deferred = take_deferred_error(fh);
   if (deferred != 0) return deferred;
   if (!gathering_off && len <= GATHER_SMALL && info != NULL) {

@@ -634,12 +634,11 @@ export class FileData implements PageOwner<Page> {
   /** Whether any byte of [start, end) holds data: the object's, or a page written or cached. */
   hasDataIn(start: number, end: number): boolean {
     if (start < this.baseSize) return true;
+    const first = pageOf(start);
     const last = pageOf(end - 1);
-    if (last - pageOf(start) > this.pages.size) {
-      for (const index of this.pages.keys()) if (index >= pageOf(start) && index <= last) return true;
-      return false;
-    }
-    for (let index = pageOf(start); index <= last; index++) if (this.pages.has(index)) return true;
+    // Whichever is fewer: the range's pages, or the pages cached (a part may span 40,000 pages).
+    if (last - first > this.pages.size) return [...this.pages.keys()].some((i) => i >= first && i <= last);
+    for (let index = first; index <= last; index++) if (this.pages.has(index)) return true;
     return false;
   }
 
@@ -657,19 +656,10 @@ export class FileData implements PageOwner<Page> {
       if (last && start <= last[1]) last[1] = Math.max(last[1], e);
       else ranges.push([start, e]);
     };
-    const pages = [...this.pages.keys()].sort((a, b) => a - b);
-    let base = false;
-    for (const index of pages) {
-      const start = index * PAGE_SIZE;
-      if (!base && start >= this.baseSize) {
-        add(0, this.baseSize);
-        base = true;
-      }
-      if (!base && start < this.baseSize) continue; // inside the object's range, added with it
-      add(start, start + PAGE_SIZE);
-    }
-    if (!base) add(0, this.baseSize);
-    ranges.sort((a, b) => a[0] - b[0]);
+    add(0, this.baseSize);
+    // Pages past the object's bytes, in order (those within them are covered already).
+    const beyond = [...this.pages.keys()].filter((i) => (i + 1) * PAGE_SIZE > this.baseSize).sort((a, b) => a - b);
+    for (const index of beyond) add(index * PAGE_SIZE, (index + 1) * PAGE_SIZE);
     return ranges;
   }
 

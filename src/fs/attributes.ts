@@ -104,7 +104,7 @@ export function statOf(kind: Kind, size: number, lastModified: Date, meta: Objec
   const defaultPerm = kind === 'dir' ? d.dirmode : kind === 'symlink' ? 0o777 : d.filemode;
   const perm = stored !== undefined ? stored & 0o7777 : defaultPerm;
   const mtime = metaTime(meta) ?? lastModified;
-  const special = kind === 'file' && stored !== undefined && SPECIAL_FILE_TYPES.has(stored & S_IFMT);
+  const special = kind === 'file' && stored !== undefined && isSpecialFileMode(stored);
   return {
     mode: (special ? stored & S_IFMT : TYPE_BITS[kind]) | perm,
     uid: metaInt(meta, 'uid') ?? d.uid,

@@ -162,12 +162,6 @@ export class Filesystem {
     return HIDDEN_NAME.test(path) ? this.hidden.get(path) : undefined;
   }
 
-  /** fchmod, fchown, futimens of a file removed while open: its state only (it has no object). */
-  private changeRemoved(of: OpenFile, change: (stat: Stat) => void): void {
-    change(of.stat);
-    of.stat.ctime = new Date(this.f.now());
-  }
-
   /**
    * What stat shows of an entry. A directory: its link count as Linux filesystems keep it, 2
    * (its name and its `.`) and one for each subdirectory's `..`, counted in its listing when this
@@ -227,8 +221,9 @@ export class Filesystem {
     const listedDirs = this.ns.directoriesListedIn(path);
     const stats = names.map((name): DirEntryAttributes | undefined => {
       if (name === '.' || name === '..') return undefined;
-      const known = this.ns.knownEntry(joinPath(path, name));
-      if (known) return this.shownStat(joinPath(path, name), known.stat);
+      const child = joinPath(path, name);
+      const known = this.ns.knownEntry(child);
+      if (known) return this.shownStat(child, known.stat);
       return listedDirs.has(name) ? { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
     });
     return { names, stats };
@@ -292,10 +287,11 @@ export class Filesystem {
     if (isSpecialFileMode(mode)) {
       this.assertWritable();
       checkNameLength(path);
-      checkKeyLength(this.keys.fileKey(path));
+      const key = this.keys.fileKey(path);
+      checkKeyLength(key);
       const stat = { ...this.newStat(path, 'file', mode & (S_IFMT | 0o7777), 0, caller), rdev };
       const metadata = { ...metadataOf(stat), rdev: String(rdev) };
-      const etag = await this.store.put(this.keys.fileKey(path), Buffer.alloc(0), { metadata });
+      const etag = await this.store.put(key, Buffer.alloc(0), { metadata });
       this.ns.remember(path, { kind: 'file', stat, etag, hasMarker: false, metadata, writtenAt: this.f.now() });
       this.ns.added(path, 'file');
       this.dirTimes.entriesChanged(parentOf(path));
@@ -541,32 +537,17 @@ export class Filesystem {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    const removed = this.removedWhileOpen(path);
-    if (removed?.unlinked) return this.changeRemoved(removed, (st) => { st.mode = (st.mode & S_IFMT) | (mode & 0o7777); });
-    return this.metadata.chmod(removed?.path ?? path, mode);
+    await this.metadata.chmod(this.removedWhileOpen(path) ?? path, mode);
   }
 
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    const removed = this.removedWhileOpen(path);
-    if (removed?.unlinked) {
-      return this.changeRemoved(removed, (st) => {
-        if (uid !== 0xffffffff && uid !== -1) st.uid = uid;
-        if (gid !== 0xffffffff && gid !== -1) st.gid = gid;
-      });
-    }
-    return this.metadata.chown(removed?.path ?? path, uid, gid);
+    await this.metadata.chown(this.removedWhileOpen(path) ?? path, uid, gid);
   }
 
-  /** Sets the modification time (ms; undefined: UTIME_OMIT, nothing to do). */
+  /** utimensat(2): ms, undefined for UTIME_OMIT (see MetadataChanges.utimens). */
   async utimens(path: string, atime: number | undefined, mtime: number | undefined): Promise<void> {
     const removed = this.removedWhileOpen(path);
-    if (removed?.unlinked) {
-      return this.changeRemoved(removed, (st) => {
-        if (atime !== undefined) st.atime = new Date(atime);
-        if (mtime !== undefined) st.mtime = new Date(mtime);
-      });
-    }
-    if (removed) path = removed.path;
+    if (removed) return this.metadata.utimens(removed, atime, mtime);
     if (path === '/') {
       // The mountpoint's attributes come from the mount options and are stored nowhere: its
       // times live in this mount (touch of the root changes what stat shows).

@@ -46,7 +46,7 @@ const TOO_BIG_MIN_MS = 1000;
 const OPEN_REVALIDATE_MAX_MS = 1000;
 
 /** The kernel's caches (entry_timeout, attr_timeout) never outlive our own window, nor 1 s. */
-const KERNEL_ENTRY_TIMEOUT_MAX_S = 1;
+const KERNEL_CACHE_MAX_S = 1;
 
 export class Freshness {
   /** A file's or directory's attributes answer without a request for this long. */
@@ -121,7 +121,7 @@ export class Freshness {
    * another client replaced the object.
    */
   kernelOptions(): string[] {
-    const kernel = Math.min(KERNEL_ENTRY_TIMEOUT_MAX_S, this.attributesMs / 1000);
+    const kernel = Math.min(KERNEL_CACHE_MAX_S, this.attributesMs / 1000);
     return [`attr_timeout=${kernel}`, `entry_timeout=${kernel}`, 'negative_timeout=0'];
   }
 

@@ -108,23 +108,21 @@ export class KeyWriter {
    */
   async saveAll(files: OpenFile[]): Promise<UnmountLeftovers> {
     const left: UnmountLeftovers = { saved: [], notSaved: [] };
-    await Promise.all(files.map(async (of) => {
-      if (of.unlinked) return;
+    const unsaved: OpenFile[] = [];
+    await Promise.all(files.filter((of) => !of.unlinked).map((of) => this.flush(of).catch(() => { unsaved.push(of); })));
+    // One copy at a time: each checks the room left on the disk after the ones before it.
+    for (const of of unsaved) {
       try {
-        await this.flush(of);
-      } catch {
-        try {
-          const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
-          this.s.log.error({ path: of.path, key: of.key, savedAs: saved.file, bytes: saved.bytes, size: of.size, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
-          left.saved.push(`${of.path} (saved as ${saved.file})`);
-        } catch (err) {
-          // No room for the copy, or the copy failed (disk full?): say what is lost, how big,
-          // and where the cached pages still are until the cache directory is cleaned.
-          this.s.log.error({ path: of.path, key: of.key, size: of.size, spilled: of.data.spillPath, err: String(err) }, 'could not upload nor save for recovery: data NOT saved');
-          left.notSaved.push(`${of.path} (${of.size} bytes, NOT saved: ${err instanceof Error ? err.message : String(err)})`);
-        }
+        const saved = await saveForRecovery(of.data, of.path, this.s.diskdir);
+        this.s.log.error({ path: of.path, key: of.key, savedAs: saved.file, bytes: saved.bytes, size: of.size, missingRanges: saved.missing }, 'could not upload; data saved for recovery');
+        left.saved.push(`${of.path} (saved as ${saved.file})`);
+      } catch (err) {
+        // No room for the copy, or the copy failed (disk full?): say what is lost, how big,
+        // and where the cached pages still are until the cache directory is cleaned.
+        this.s.log.error({ path: of.path, key: of.key, size: of.size, spilled: of.data.spillPath, err: String(err) }, 'could not upload nor save for recovery: data NOT saved');
+        left.notSaved.push(`${of.path} (${of.size} bytes, NOT saved: ${err instanceof Error ? err.message : String(err)})`);
       }
-    }));
+    }
     return left;
   }
 

@@ -41,15 +41,19 @@ export interface MetadataParts {
   rememberStored(of: OpenFile, etag: string, size: number, stored: PutOptions): void;
 }
 
+/** What an attribute change applies to: a path, or an open file found by its handle (one
+ *  removed while open has no path; its state alone changes). */
+export type AttributeTarget = string | OpenFile;
+
 export class MetadataChanges {
   constructor(private readonly s: MetadataParts) {}
 
-  async chmod(path: string, mode: number): Promise<void> {
-    await this.changeAttributes(path, (stat) => { stat.mode = (stat.mode & S_IFMT) | (mode & 0o7777); });
+  async chmod(target: AttributeTarget, mode: number): Promise<void> {
+    await this.changeAttributes(target, (stat) => { stat.mode = (stat.mode & S_IFMT) | (mode & 0o7777); });
   }
 
-  async chown(path: string, uid: number, gid: number): Promise<void> {
-    await this.changeAttributes(path, (stat) => {
+  async chown(target: AttributeTarget, uid: number, gid: number): Promise<void> {
+    await this.changeAttributes(target, (stat) => {
       if (uid !== UINT32_MAX && uid !== -1) stat.uid = uid;
       if (gid !== UINT32_MAX && gid !== -1) stat.gid = gid;
     });
@@ -59,13 +63,13 @@ export class MetadataChanges {
    * utimensat(2): sets the access and modification times (ms; undefined: UTIME_OMIT, that one
    * is left as it is), both stored in the object's metadata with the change time.
    */
-  async utimens(path: string, atime: number | undefined, mtime: number | undefined): Promise<void> {
+  async utimens(target: AttributeTarget, atime: number | undefined, mtime: number | undefined): Promise<void> {
     if (atime === undefined && mtime === undefined) {
       this.s.assertWritable();
-      await this.s.ns.lookup(path);
+      if (typeof target === 'string') await this.s.ns.lookup(target);
       return;
     }
-    await this.changeAttributes(path, (stat) => {
+    await this.changeAttributes(target, (stat) => {
       if (atime !== undefined) stat.atime = new Date(atime);
       if (mtime !== undefined) stat.mtime = new Date(mtime);
     });
@@ -74,16 +78,18 @@ export class MetadataChanges {
   /**
    * Changes attributes or extended attributes and stores them in the object's metadata with a
    * server-side copy onto itself (never a re-upload of the data). A file open with changes not
-   * yet stored keeps them for its upload; an implicit directory gets a marker to hold them.
+   * yet stored keeps them for its upload; an implicit directory gets a marker to hold them; a
+   * file removed while open has no object, and only its state changes.
    */
-  private async changeAttributes(path: string, change: (stat: Stat, extra: ObjectMetadata) => void): Promise<void> {
+  private async changeAttributes(target: AttributeTarget, change: (stat: Stat, extra: ObjectMetadata) => void): Promise<void> {
     this.s.assertWritable();
-    if (path === '/') return; // the mountpoint's attributes come from the mount options
-    const of = this.s.files.get(path);
+    if (target === '/') return; // the mountpoint's attributes come from the mount options
+    const of = typeof target === 'string' ? this.s.files.get(target) : target;
     if (of) {
       change(of.stat, of.extraMetadata);
       checkMetadataSize(of.extraMetadata);
       of.stat.ctime = new Date();
+      if (of.unlinked) return;
       while (of.uploading) await of.uploading.done.catch(() => undefined);
       if (of.pending) return; // the upload at close carries them
       const options = of.putOptions();
@@ -92,6 +98,7 @@ export class MetadataChanges {
       this.s.rememberStored(of, of.data.etag, of.size, options); // rsync fchmods read-only handles
       return;
     }
+    const path = target as string;
     const entry = await this.s.ns.lookup(path);
     const isDir = entry.kind === 'dir';
     const key = isDir ? this.s.keys.dirPrefix(path) : this.s.keys.fileKey(path);

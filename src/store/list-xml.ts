@@ -40,8 +40,9 @@ function* blocks(xml: string, name: string): Generator<[number, number]> {
   }
 }
 
-function unquote(etag: string): string {
-  return etag.replace(/^"|"$/g, '');
+/** An ETag without its quotes, as qsfs compares and sends them ('' for none). */
+export function unquoteEtag(etag: string | undefined): string {
+  return (etag ?? '').replace(/^"|"$/g, '');
 }
 
 /** One page of a listing. Keys are exactly as stored (no encoding-type was asked for). */
@@ -56,7 +57,7 @@ export function parseListPage(xml: string): ListPage {
     objects.push({
       key,
       size: Number.isFinite(size) ? size : 0,
-      etag: unquote(element(xml, 'ETag', from, to) ?? ''),
+      etag: unquoteEtag(element(xml, 'ETag', from, to)),
       lastModified: Number.isNaN(modified.getTime()) ? new Date(0) : modified,
     });
   }

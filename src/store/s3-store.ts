@@ -7,7 +7,7 @@ import {
 import { StoreError, toStoreError } from './errors.js';
 import type { Body, ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
-import { parseListPage } from './list-xml.js';
+import { decodeXmlText, parseListPage, unquoteEtag } from './list-xml.js';
 
 /** The two request paths of a mount (see signed-http.ts for why there are two). */
 export interface StoreClients {
@@ -110,7 +110,7 @@ export class S3ObjectStore implements ObjectStore {
     const r = await this.http.send(this.bucket, {
       operation: 'PutObjectCommand', method: 'PUT', key, body, headers, response: 'none',
     }, `PUT ${key}`);
-    return unquote(r.headers.etag);
+    return unquoteEtag(r.headers.etag);
   }
 
   async listPage(prefix: string, delimiter: string | undefined, continuationToken?: string, maxKeys?: number, startAfter?: string): Promise<ListPage> {
@@ -140,7 +140,7 @@ export class S3ObjectStore implements ObjectStore {
       },
       response: 'buffer',
     }, `COPY ${sourceKey} -> ${destinationKey}`);
-    return unquote(xmlText(r.body, 'ETag'));
+    return unquoteEtag(xmlText(r.body, 'ETag'));
   }
 
   async delete(key: string): Promise<void> {
@@ -180,7 +180,7 @@ export class S3ObjectStore implements ObjectStore {
       part: partNumber,
       response: 'none',
     }, `UPLOAD-PART ${key} part ${partNumber}`);
-    return unquote(r.headers.etag);
+    return unquoteEtag(r.headers.etag);
   }
 
   async uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<string> {
@@ -205,7 +205,7 @@ export class S3ObjectStore implements ObjectStore {
       part: partNumber,
       response: 'buffer',
     }, what);
-    return unquote(xmlText(r.body, 'ETag'));
+    return unquoteEtag(xmlText(r.body, 'ETag'));
   }
 
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<string> {
@@ -219,7 +219,7 @@ export class S3ObjectStore implements ObjectStore {
         MultipartUpload: { Parts: sorted.map((p) => ({ PartNumber: p.partNumber, ETag: quote(p.etag) })) },
       }));
       // Ceph RGW answers with an empty ETag here: '' tells the caller to HEAD if it needs one.
-      return unquote(r.ETag);
+      return unquoteEtag(r.ETag);
     } catch (err) {
       throw toStoreError(err, `COMPLETE-MULTIPART ${key} (${sorted.length} parts)`);
     }
@@ -242,15 +242,12 @@ function quote(etag: string): string {
   return etag.startsWith('"') ? etag : `"${etag}"`;
 }
 
-function unquote(etag: string | undefined): string {
-  return (etag ?? '').replace(/^"|"$/g, '');
-}
 
 function objectInfo(key: string, headers: IncomingHttpHeaders, size: number): ObjectInfo {
   return {
     key,
     size,
-    etag: unquote(headers.etag),
+    etag: unquoteEtag(headers.etag),
     lastModified: parseDate(headers['last-modified']),
     contentType: headers['content-type'],
     metadata: userMetadata(headers),
@@ -283,12 +280,10 @@ function objectHeaders(o: PutOptions): Record<string, string> {
   return h;
 }
 
-const XML_ENTITIES: Record<string, string> = { '&quot;': '"', '&amp;': '&', '&lt;': '<', '&gt;': '>', '&apos;': "'", '&#34;': '"' };
-
 /** One element's text from a small XML answer (CopyPartResult has two), entities decoded. */
 function xmlText(body: Buffer | undefined, element: string): string | undefined {
   const m = new RegExp(`<${element}>([^<]*)</${element}>`).exec(body?.toString('utf8') ?? '');
-  return m?.[1]?.replace(/&(quot|amp|lt|gt|apos|#34);/g, (e) => XML_ENTITIES[e] ?? e);
+  return m?.[1] === undefined ? undefined : decodeXmlText(m[1]);
 }
 
 /** x-amz-copy-source is a URL path: each segment percent-encoded, slashes kept. */
