@@ -26,6 +26,7 @@
 
 #include <string.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <assert.h>
 #include <errno.h>
@@ -1260,6 +1261,58 @@ static void* start_fuse_thread (void *data) {
   return NULL;
 }
 
+// libfuse says why it refuses a mount (an unknown -o option, a mount(2) error) through its log
+// function, by default to stderr, which a daemon in the background does not have. While a mount
+// is being set up, its messages are also kept here and become the error JS sees.
+static char mount_log_text[1024];
+static size_t mount_log_length = 0;
+static int mount_log_capturing = 0;
+
+static void mount_log_function (enum fuse_log_level level, const char *fmt, va_list ap) {
+  if (!mount_log_capturing || level > FUSE_LOG_WARNING) {
+    vfprintf(stderr, fmt, ap); // what libfuse's own log function does (-f, -g)
+    return;
+  }
+  // Kept for the error instead of printed: qsfs prints it once, in its own line.
+  if (mount_log_length < sizeof(mount_log_text) - 1) {
+    int n = vsnprintf(mount_log_text + mount_log_length, sizeof(mount_log_text) - mount_log_length, fmt, ap);
+    if (n > 0) {
+      mount_log_length += (size_t) n;
+      if (mount_log_length > sizeof(mount_log_text) - 1) mount_log_length = sizeof(mount_log_text) - 1;
+    }
+  }
+}
+
+static void mount_log_begin (void) {
+  mount_log_length = 0;
+  mount_log_text[0] = 0;
+  mount_log_capturing = 1;
+  fuse_set_log_func(mount_log_function);
+}
+
+static void mount_log_end (void) {
+  mount_log_capturing = 0;
+}
+
+// Throws "<what>: <libfuse's messages on one line>" (or just <what> when it said nothing).
+static void mount_log_throw (napi_env env, const char *code, const char *what) {
+  mount_log_end();
+  char message[1200];
+  char said[sizeof(mount_log_text)];
+  size_t n = 0;
+  for (size_t i = 0; i < mount_log_length && n < sizeof(said) - 1; i++) {
+    char c = mount_log_text[i];
+    if (c == '\n' || c == '\r') c = ' ';
+    if (c == ' ' && (n == 0 || said[n - 1] == ' ')) continue;
+    said[n++] = c;
+  }
+  while (n > 0 && said[n - 1] == ' ') n--;
+  said[n] = 0;
+  if (n > 0) snprintf(message, sizeof(message), "%s: %s", what, said);
+  else snprintf(message, sizeof(message), "%s", what);
+  napi_throw_error(env, code, message);
+}
+
 NAPI_METHOD(fuse_native_mount) {
   NAPI_ARGV(7)
 
@@ -1316,6 +1369,7 @@ NAPI_METHOD(fuse_native_mount) {
   if (implemented[op_rmdir]) ops.rmdir = fuse_native_rmdir;
   ops.init = fuse_native_init; // sets libfuse's configuration, then asks JS (if it listens)
 
+  mount_log_begin();
   int _argc = (strcmp(mntopts, "-o") <= 0) ? 1 : 2;
   char *_argv[] = {
     (char *) "qsfs",
@@ -1328,7 +1382,7 @@ NAPI_METHOD(fuse_native_mount) {
   ft->conn_opts = fuse_parse_conn_info_opts(&args);
   if (ft->conn_opts == NULL) {
     fuse_opt_free_args(&args);
-    napi_throw_error(env, "EINVAL", "libfuse rejected the mount options (see its message above)");
+    mount_log_throw(env, "EINVAL", "libfuse refused the mount options");
     return NULL;
   }
 
@@ -1337,16 +1391,17 @@ NAPI_METHOD(fuse_native_mount) {
   if (fuse == NULL) {
     free(ft->conn_opts);
     ft->conn_opts = NULL;
-    napi_throw_error(env, "EINVAL", "libfuse rejected the mount options (see its message above)");
+    mount_log_throw(env, "EINVAL", "libfuse refused the mount options");
     return NULL;
   }
   if (fuse_mount(fuse, mnt) != 0) {
     fuse_destroy(fuse);
     free(ft->conn_opts);
     ft->conn_opts = NULL;
-    napi_throw_error(env, "EIO", "libfuse could not mount (see its message above)");
+    mount_log_throw(env, "EIO", "libfuse could not mount");
     return NULL;
   }
+  mount_log_end();
 
   uv_mutex_init(&(ft->mut));
   uv_sem_init(&(ft->sem), 0);
@@ -1359,7 +1414,12 @@ NAPI_METHOD(fuse_native_mount) {
   int err = uv_async_init(uv_default_loop(), &(ft->async), (uv_async_cb) fuse_native_async_init);
 
   if (err < 0) {
-    napi_throw_error(env, "fuse failed", "fuse failed");
+    // Mounted already: leave nothing behind.
+    fuse_unmount(fuse);
+    fuse_destroy(fuse);
+    ft->fuse = NULL;
+    ft->mounted--;
+    napi_throw_error(env, "EIO", "cannot start the FUSE loop (uv_async_init failed)");
     return NULL;
   }
 

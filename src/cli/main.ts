@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, parseArgs } from './parse-args.js';
 import { isDaemonChild, launchInBackground, reportToLauncher } from './background.js';
 import { StartupError, startMount } from '../mount/start.js';
-import { FUSE_DEBUG_LOG } from '../log.js';
+import { mountFiles } from '../log.js';
+import { readStatus } from '../mount/status-socket.js';
 
 export const EXIT_USAGE = 2;
 export const EXIT_STARTUP = 1;
@@ -17,6 +18,7 @@ export function packageVersion(): string {
 }
 
 export async function main(argv: string[], entryScript: string): Promise<number | 'running'> {
+  if (argv[0] === '--status') return printStatus(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs(argv, packageVersion());
@@ -27,13 +29,17 @@ export async function main(argv: string[], entryScript: string): Promise<number 
     }
     throw err;
   }
-  if (parsed.kind === 'help' || parsed.kind === 'version') {
+  if (parsed.kind === 'help') {
     process.stdout.write(`${parsed.text}\n`);
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`${parsed.text} (Node ${process.version}, libfuse ${await libfuseVersionText()})\n`);
     return 0;
   }
   const options = parsed.options;
   if (!options.foreground && !isDaemonChild()) {
-    const fuseDebug = options.fusedbg ? { file: path.join(options.logdir, FUSE_DEBUG_LOG), append: options.keeplogdir } : undefined;
+    const fuseDebug = options.fusedbg ? { file: mountFiles(options.logdir, options.mountpoint).fuseDebug, append: options.keeplogdir } : undefined;
     return launchInBackground(entryScript, argv, fuseDebug);
   }
   try {
@@ -45,6 +51,31 @@ export async function main(argv: string[], entryScript: string): Promise<number 
   }
   reportToLauncher({ ok: true });
   return 'running';
+}
+
+/** `qsfs --status MOUNTPOINT`: the running daemon's report, printed once. */
+async function printStatus(args: string[]): Promise<number> {
+  if (args.length !== 1 || args[0] === '') {
+    process.stderr.write('qsfs: usage: qsfs --status MOUNTPOINT\n');
+    return EXIT_USAGE;
+  }
+  try {
+    process.stdout.write(`${await readStatus(path.resolve(args[0] as string))}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`qsfs: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_STARTUP;
+  }
+}
+
+/** The libfuse the addon runs against; loading the addon may fail where it is not built. */
+async function libfuseVersionText(): Promise<string> {
+  try {
+    const { libfuseVersion } = await import('../mount/fuse-binding.js');
+    return libfuseVersion();
+  } catch (err) {
+    return `unknown: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }
 
 function fail(message: string): void {

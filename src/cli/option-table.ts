@@ -105,7 +105,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
 
   // --- miscellaneous options (seed table 2) ---
   { key: 'prefetch', short: 'J', long: 'prefetch', type: 'bool', default: false,
-    help: 'Enable read prefetch', group: MISC },
+    help: 'Accepted for compatibility: read-ahead is always on for sequential readers (-j 0 turns it off)', group: MISC },
   { key: 'contentMD5', short: 'm', long: 'contentMD5', type: 'bool', default: false,
     help: 'Send MD5 hashes with writes to ensure data integrity', group: MISC },
   { key: 'keeplogdir', short: 'K', long: 'keeplogdir', type: 'bool', default: false,
@@ -164,4 +164,32 @@ export function formatDefault(spec: OptionSpec): string | undefined {
   if (spec.type === 'bool' || spec.default === undefined) return undefined;
   if (spec.type === 'octal' && typeof spec.default === 'number') return '0' + spec.default.toString(8).padStart(3, '0');
   return String(spec.default);
+}
+
+/**
+ * The qsfs option a mistyped name probably meant (`retires` -> `retries`): a long name within
+ * two edits, as commander suggests for command-line flags. For -o words libfuse refused.
+ */
+export function similarOptionName(name: string): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const spec of OPTION_TABLE) {
+    for (const candidate of [spec.long, ...(spec.aliases ?? [])]) {
+      if (!candidate || !isSetting(spec)) continue;
+      const distance = editDistance(name, candidate);
+      if (distance <= 2 && distance < name.length && (!best || distance < best.distance)) best = { name: candidate, distance };
+    }
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((previous[j] as number) + 1, (row[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[b.length] as number;
 }

@@ -41,6 +41,11 @@ documentation). qsfs options may be mixed in, as in /etc/fstab:
 
 Example:
   qsfs mybucket:/photos /mnt/photos -c=/etc/qsfs.cred -z=pek3a -o allow_other
+
+A running mount:
+  qsfs --status MOUNTPOINT     print its status report (open files, uploads, cache, requests)
+  fusermount -u MOUNTPOINT     unmount (umount -l MOUNTPOINT when it is busy: detached at once,
+                               the daemon exits once the last open file is closed)
 `;
 
 export function parseArgs(argv: string[], version: string): ParseResult {
@@ -162,10 +167,10 @@ function normaliseArgv(argv: readonly string[]): Scan {
         else emit(spec);
       } else if (inline !== undefined) {
         emit(spec, inline);
-      } else if (i + 1 < argv.length) {
+      } else if (i + 1 < argv.length && takesAsValue(argv[i + 1] as string)) {
         emit(spec, argv[++i]);
       } else {
-        fail(missingValueError(spec));
+        fail(missingValueError(spec, argv[i + 1]));
       }
       continue;
     }
@@ -190,8 +195,8 @@ function normaliseArgv(argv: readonly string[]): Scan {
           continue;
         }
         if (rest !== '') emit(spec, rest.startsWith('=') ? rest.slice(1) : rest);
-        else if (i + 1 < argv.length) emit(spec, argv[++i]);
-        else fail(missingValueError(spec));
+        else if (i + 1 < argv.length && takesAsValue(argv[i + 1] as string)) emit(spec, argv[++i]);
+        else fail(missingValueError(spec, argv[i + 1]));
         break;
       }
       continue;
@@ -206,8 +211,20 @@ function noValueError(spec: OptionSpec): UsageError {
   return new UsageError(`option ${optionLabel(spec)} does not take a value`);
 }
 
-function missingValueError(spec: OptionSpec): UsageError {
-  return new UsageError(`option ${optionLabel(spec)}: missing value`);
+/**
+ * Whether the argument after a value-taking option is its value. One that looks like an option
+ * (`-z -c=/etc/cred`: the zone forgotten) is not: taken as the zone, it would leave the mount
+ * without its credentials and the error far from the cause. A negative number is a value.
+ */
+function takesAsValue(next: string): boolean {
+  return !/^-[A-Za-z-]/.test(next);
+}
+
+function missingValueError(spec: OptionSpec, next?: string): UsageError {
+  const example = spec.short ? `-${spec.short}=VALUE` : `--${spec.long}=VALUE`;
+  return next === undefined
+    ? new UsageError(`option ${optionLabel(spec)}: missing value`)
+    : new UsageError(`option ${optionLabel(spec)}: missing value ('${next}' is an option, not a value; write ${example})`);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ export interface FilesAtShutdown {
 }
 
 export interface MountHooks {
-  /** The one-screen status (SIGUSR1). */
-  statusReport(): string;
+  /** SIGUSR1: write the one-screen status. */
+  statusSignal(): void;
   /** Last words before exit (closing clients, flushing logs). */
   close(): void;
 }
@@ -115,7 +115,7 @@ export class MountedFilesystem {
     for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
       process.on(signal, () => void this.stop(`signal ${signal}`));
     }
-    process.on('SIGUSR1', () => this.log.info({ status: this.hooks.statusReport() }, 'status'));
+    process.on('SIGUSR1', () => this.hooks.statusSignal());
   }
 
   private async raiseReadahead(): Promise<void> {

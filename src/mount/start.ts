@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Options } from '../config/options.js';
 import { CredentialsError, loadCredentials } from '../config/credentials.js';
 import { resolveEndpoint } from '../config/endpoint.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, mountFiles, type Logger } from '../log.js';
 import { UnsafeDirectoryError, ensurePrivateDirectory } from '../config/private-dir.js';
 import { createS3Client } from '../store/s3-client.js';
 import { S3ObjectStore } from '../store/s3-store.js';
@@ -16,19 +16,25 @@ import { createOperations } from '../fuse/operations.js';
 import { STORED_XATTR_PREFIXES } from '../fs/xattrs.js';
 import { currentCaller } from './fuse-binding.js';
 import { REFUSED_OPTIONS, buildFuseOptions, hasFuseOption } from './fuse-options.js';
+import { similarOptionName } from '../cli/option-table.js';
 import { EXIT_CRASH, MountedFilesystem } from './mount.js';
 import { MountpointError, checkMountpoint } from './mountpoint.js';
 import { formatStatus } from './status-report.js';
+import { serveStatus, type StatusServer } from './status-socket.js';
 
-/** SIGUSR1 writes the status here (in the log directory), readable as it is. */
-export const STATUS_FILE_NAME = 'qsfs.status';
-
-/** The status goes to a file of its own (or stderr with -f), whatever the log level. */
+/**
+ * SIGUSR1: the status goes once to stderr with -f, or (in the background) to the mount's status
+ * file in --logdir and into the log, whatever the log level.
+ */
 function writeStatus(text: string, file: string | undefined, logger: Logger): void {
   try {
     // Synchronous on purpose: a few hundred bytes to the log directory, never to the mount.
-    if (file) writeFileSync(file, `${text}\n`, { mode: 0o640 });
-    else process.stderr.write(`${text}\n`);
+    if (file) {
+      writeFileSync(file, `${text}\n`, { mode: 0o640 });
+      logger.info({ status: text }, 'status');
+    } else {
+      process.stderr.write(`${text}\n`);
+    }
   } catch (err) {
     logger.warn({ err: String(err) }, 'cannot write the status file');
   }
@@ -47,7 +53,7 @@ const FUSE_DEVICE = '/dev/fuse';
 const BUCKET_CHECK_TIMEOUT_MS = 10_000;
 
 export async function startMount(o: Options): Promise<{ logger: Logger; logFile?: string }> {
-  const { logger, file } = await createLogger({ foreground: o.foreground, logdir: o.logdir, loglevel: o.loglevel, debug: o.debug, keeplogdir: o.keeplogdir })
+  const { logger, file } = await createLogger({ foreground: o.foreground, logdir: o.logdir, mountpoint: o.mountpoint, loglevel: o.loglevel, debug: o.debug, keeplogdir: o.keeplogdir })
     .catch((err: unknown) => {
       if (err instanceof UnsafeDirectoryError) throw new StartupError(err.message);
       throw new StartupError(`cannot open the log directory ${o.logdir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
@@ -108,18 +114,17 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     readOnly: hasFuseOption(fuseOptions, 'ro'),
   }, logger);
   const startedAt = new Date();
-  const statusReport = (): string => {
-    const text = formatStatus({
-      bucket: o.bucket, prefix: o.prefix, mountpoint: o.mountpoint, endpoint: endpoint.url, startedAt,
-      openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
-      cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
-    });
-    writeStatus(text, o.foreground ? undefined : path.join(o.logdir, STATUS_FILE_NAME), logger);
-    return text;
-  };
+  const statusReport = (): string => formatStatus({
+    bucket: o.bucket, prefix: o.prefix, mountpoint: path.resolve(o.mountpoint), endpoint: endpoint.url, startedAt,
+    openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
+    cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
+    logFile: file,
+  });
+  let statusServer: StatusServer | undefined;
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {
-    statusReport,
+    statusSignal: () => writeStatus(statusReport(), o.foreground ? undefined : mountFiles(o.logdir, o.mountpoint).status, logger),
     close: () => {
+      statusServer?.close();
       logger.info({ requests: s3.stats.snapshot() }, 'request counts');
       s3.destroy();
     },
@@ -133,8 +138,13 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     afterCrash = () => void mounted.crashed();
   } catch (err) {
     s3.destroy();
-    throw new StartupError(`cannot mount on ${o.mountpoint}: ${err instanceof Error ? err.message : String(err)} (is /dev/fuse available and libfuse2 installed?)`);
+    throw new StartupError(describeMountFailure(err, o.mountpoint));
   }
+  // `qsfs --status MOUNTPOINT` asks here; a mount without it still works (SIGUSR1 remains).
+  statusServer = await serveStatus(o.mountpoint, statusReport).catch((err: unknown) => {
+    logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'qsfs --status will not answer for this mount (kill -USR1 still does)');
+    return undefined;
+  });
   return { logger, logFile: file };
 }
 
@@ -157,11 +167,47 @@ async function checkUserMount(fuseOptions: string[]): Promise<void> {
   }
 }
 
+/** libfuse's own reason (the addon passes it on), and what to do about it. */
+function describeMountFailure(err: unknown, mountpoint: string): string {
+  const reason = err instanceof Error ? err.message : String(err);
+  if (!reason.startsWith('libfuse refused the mount options')) return `cannot mount on ${mountpoint}: ${reason}`;
+  // libfuse names the words it did not know: "unknown option(s): `-o retires=5'".
+  const unknown = /unknown option\(s\): `-o ([^'=,]+)/.exec(reason)?.[1];
+  const meant = unknown === undefined ? undefined : similarOptionName(unknown);
+  const hint = meant ? `; did you mean ${meant}?` : '; check the -o options (qsfs -h lists qsfs\'s own, man mount.fuse3 those of FUSE)';
+  return `cannot mount on ${mountpoint}: ${reason}${hint}`;
+}
+
 function rethrowAs(kind: new (...args: never[]) => Error): (err: unknown) => never {
   return (err: unknown) => {
     if (err instanceof kind) throw new StartupError(err.message);
     throw err;
   };
+}
+
+/** Network failures said in words, each with the likely fix (the code stays, for searching). */
+function describeUnreachable(code: string | undefined, url: string): string {
+  const https = url.startsWith('https:');
+  switch (code) {
+    case 'AbortError':
+    case 'TimeoutError':
+    case 'ETIMEDOUT':
+      return `no answer from the S3 endpoint ${url} within ${BUCKET_CHECK_TIMEOUT_MS / 1000} s (${code}): is --host/--port an S3 server, and is a firewall dropping the connection?`;
+    case 'EPROTO':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+      return https
+        ? `the S3 endpoint ${url} does not speak TLS (${code}): is this an http port? try -p=http`
+        : `the S3 endpoint ${url} did not answer in HTTP (${code}): is this an https port? try -p=https`;
+    case 'ECONNREFUSED':
+      return `nothing listens at ${url} (ECONNREFUSED): check --host, --port and --protocol, and that the S3 server runs`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve the host of ${url} (${code}): check --host (and --zone, which makes the QingStor host name)`;
+    case 'ECONNRESET':
+      return `the S3 endpoint ${url} closed the connection (ECONNRESET): ${https ? 'is this an http port? try -p=http' : 'is this an https port? try -p=https'}`;
+    default:
+      return `cannot reach the S3 endpoint ${url}${code ? ` (${code})` : ''}: check --host, --port, --protocol and the network`;
+  }
 }
 
 function describeBucketFailure(err: unknown, bucket: string, url: string, credentialsSource: string): string {
@@ -174,7 +220,7 @@ function describeBucketFailure(err: unknown, bucket: string, url: string, creden
     case 'access-denied':
       return `access denied to bucket '${bucket}' at ${url}: check the credentials from ${credentialsSource}${why}`;
     case 'unreachable':
-      return `cannot reach the S3 endpoint ${url}${why}: check --host, --port, --protocol and the network`;
+      return describeUnreachable(err.code, url);
     default:
       return `cannot use bucket '${bucket}' at ${url}${why}`;
   }

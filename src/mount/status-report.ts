@@ -1,4 +1,4 @@
-// The one-screen status a running daemon writes to its log on SIGUSR1: what is mounted, what
+// The one-screen status a running daemon gives to `qsfs --status` and writes on SIGUSR1: what is mounted, what
 // is open, what is waiting to be uploaded, what is moving, how full the cache is, and the
 // requests sent so far.
 import type { RequestStatsSnapshot } from '../store/request-stats.js';
@@ -18,6 +18,8 @@ export interface StatusFacts {
   rssBytes: number;
   /** States fuse-native has made for libfuse threads: bounded by the most threads alive at once. */
   fuseThreadStates: number;
+  /** The log file (none in the foreground: stderr). */
+  logFile?: string;
 }
 
 const MB = 1024 * 1024;
@@ -34,6 +36,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
   const lines = [
     `qsfs status at ${now.toISOString()} (up ${uptime} s, pid ${process.pid}, rss ${mb(f.rssBytes)})`,
     `mount:     ${f.bucket}${f.prefix ? `:/${f.prefix}` : ''} on ${f.mountpoint} via ${f.endpoint}`,
+    `log:       ${f.logFile ?? 'stderr (foreground)'}`,
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,
     ...f.dirtyFiles.slice(0, 5).map((d) => `           ${d.path}: ${mb(d.stored)} of ${mb(d.size)} stored${d.uploading ? ' (uploading)' : ''}`),

@@ -3,9 +3,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { TestBucket } from '../helpers/s3.js';
 import {
-  MOUNT_HELPER_BIN, QSFS_BIN, TestMount, daemonPid, endpointArgs, isMountpoint, makeWorkdir, runQsfs, sleep, waitForExit,
+  MOUNT_HELPER_BIN, QSFS_BIN, TestMount, daemonPid, endpointArgs, filesOf, isMountpoint, makeWorkdir, runQsfs, sleep, waitForExit,
 } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { sh } from '../helpers/shell.js';
@@ -82,22 +83,25 @@ describe('command-line options on a real mount', () => {
     assert.match(infoLog, /"msg":"mounted"/);
   });
 
-  test('the log directory is emptied of old qsfs logs unless -K', async () => {
+  test('the log directory is emptied of this mount\'s old logs unless -K; other mounts\' logs stay', async () => {
     const work = await makeWorkdir('logdir');
     try {
       await fsp.mkdir(work.logdir, { recursive: true });
-      await fsp.writeFile(`${work.logdir}/qsfs.log.1`, 'old');
+      const log = path.basename(filesOf(work).log);
+      const another = path.basename(filesOf(work, '/mnt/another').log);
+      await fsp.writeFile(`${work.logdir}/${log}.1`, 'old');
+      await fsp.writeFile(`${work.logdir}/${another}`, 'another mount\'s log');
       await fsp.writeFile(`${work.logdir}/unrelated.txt`, 'keep');
       const args = [bucket.name, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`];
       assert.equal((await runQsfs(['-K', ...args])).code, 0);
       await sh(`fusermount -u ${work.mountpoint}`);
-      assert.deepEqual((await fsp.readdir(work.logdir)).sort(), ['qsfs.log', 'qsfs.log.1', 'unrelated.txt']);
+      assert.deepEqual((await fsp.readdir(work.logdir)).sort(), [another, log, `${log}.1`, 'unrelated.txt'].sort());
       await sleep(500);
       assert.equal((await runQsfs(args)).code, 0);
       const pid = await daemonPid(work.mountpoint);
       await sh(`fusermount -u ${work.mountpoint}`);
       await waitForExit(pid, 10_000);
-      assert.deepEqual((await fsp.readdir(work.logdir)).sort(), ['qsfs.log', 'unrelated.txt']);
+      assert.deepEqual((await fsp.readdir(work.logdir)).sort(), [another, log, 'unrelated.txt'].sort());
     } finally {
       await fsp.rm(work.dir, { recursive: true, force: true });
     }
@@ -155,7 +159,7 @@ describe('command-line options on a real mount', () => {
       child.kill('SIGTERM');
       assert.equal(await exited, 0);
       assert.equal(await isMountpoint(work.mountpoint), false);
-      assert.match(stderr, /"msg":"mounted"/);
+      assert.match(stderr, /^\[[-\d :.]+\] INFO \(\d+\): mounted /m, 'a readable line on stderr');
       assert.equal((await bucket.get('fg')).toString(), 'fg\n');
     } finally {
       await fsp.rm(work.dir, { recursive: true, force: true });

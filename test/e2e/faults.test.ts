@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CountingProxy } from '../../scripts/lib/s3-proxy.js';
 import { TestBucket } from '../helpers/s3.js';
-import { REPO_ROOT, TestMount, daemonPid, endpointArgs, isAlive, isMountpoint, makeWorkdir, runQsfs, sleep, waitForExit } from '../helpers/mount.js';
+import { REPO_ROOT, TestMount, daemonPid, endpointArgs, filesOf, isAlive, isMountpoint, makeWorkdir, runQsfs, sleep, waitForExit } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { startHoldWriter, withTimeout, type HoldWriter } from '../helpers/child-io.js';
 import { dataFor } from '../helpers/random-ops.js';
@@ -400,7 +400,7 @@ print('done', flush=True)
       const fine = await shResult(`echo fine > ${p('fine')} && cat ${p('fine')} && ls ${q(path.join(work.mountpoint, 'bug'))}`);
       assert.equal(fine.stdout, 'fine\nboom-dir\nfine\n', `the mount goes on working: ${fine.stderr}`);
       assert.ok(isAlive(pid), 'the daemon is alive');
-      const log = await fsp.readFile(path.join(work.logdir, 'qsfs.log'), 'utf8');
+      const log = await fsp.readFile(filesOf(work).log, 'utf8');
       for (const what of ['sync', 'async']) {
         const line = log.split('\n').find((l) => l.includes(`injected bug: ${what}`));
         assert.ok(line, `the ${what} exception is logged`);

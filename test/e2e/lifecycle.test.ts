@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { TestBucket, testClient } from '../helpers/s3.js';
 import {
-  QSFS_BIN, REPO_ROOT, TestMount, daemonPid, endpointArgs, isAlive, isMountpoint, makeWorkdir, sleep, waitForExit,
+  QSFS_BIN, REPO_ROOT, TestMount, daemonPid, endpointArgs, filesOf, isAlive, isMountpoint, makeWorkdir, sleep, waitForExit,
 } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { TcpForwarder } from '../helpers/tcp-forwarder.js';
@@ -75,12 +75,13 @@ describe('daemon lifecycle', () => {
     await fsp.mkdir(a);
     await fsp.mkdir(b);
     const e = testEndpoint();
+    // Both share one log directory, as with the default /var/log/qsfs: each keeps its own log.
     const common = `-l=${work.logdir}`;
     const fstab = path.join(work.dir, 'fstab');
     await fsp.writeFile(fstab, [
       '# qsfs test fstab',
-      `qsfs#${bucket.name} ${a} fuse _netdev,noauto,-z=us-east-1,-c=${work.credentials},-H=127.0.0.1,-P=${e.port},-p=http,${common}a,-k=${work.diskdir}a,allow_other 0 0`,
-      `${bucket.name} ${b} fuse.qsfs _netdev,noauto,user,rw,zone=us-east-1,credentials=${work.credentials},host=127.0.0.1,port=${e.port},protocol=http,logdir=${work.logdir}b,diskdir=${work.diskdir}b,allow_other 0 0`,
+      `qsfs#${bucket.name} ${a} fuse _netdev,noauto,-z=us-east-1,-c=${work.credentials},-H=127.0.0.1,-P=${e.port},-p=http,${common},-k=${work.diskdir}a,allow_other 0 0`,
+      `${bucket.name} ${b} fuse.qsfs _netdev,noauto,user,rw,zone=us-east-1,credentials=${work.credentials},host=127.0.0.1,port=${e.port},protocol=http,logdir=${work.logdir},diskdir=${work.diskdir}b,allow_other 0 0`,
       '',
     ].join('\n'));
     try {
@@ -94,6 +95,14 @@ describe('daemon lifecycle', () => {
       await sh(`echo from-a > ${q(a)}/fstab-file`);
       assert.equal(await sh(`cat ${q(b)}/fstab-file`), 'from-a\n', 'the second mount reads what the first wrote');
       const pids = [await daemonPid(a), await daemonPid(b)];
+      // One log directory, two logs: each mount's own, neither removed nor written by the other.
+      const logs = [filesOf(work, a).log, filesOf(work, b).log];
+      assert.notEqual(logs[0], logs[1]);
+      for (const [i, log] of logs.entries()) {
+        const text = await fsp.readFile(log, 'utf8');
+        assert.match(text, /"msg":"mounted"/, `${log} has its mount's records`);
+        assert.ok(text.split('\n').filter(Boolean).every((l) => l.includes(`"pid":${pids[i]}`)), `${log} holds only its own daemon's records`);
+      }
       for (const mnt of [a, b]) {
         const r = await run('umount', [mnt]);
         assert.equal(r.code, 0, `umount ${mnt}: ${r.stderr}`);
@@ -101,7 +110,7 @@ describe('daemon lifecycle', () => {
       for (const pid of pids) assert.equal(await waitForExit(pid, 20_000), true, `daemon ${pid} exits after umount`);
       assert.equal(await isMountpoint(a) || await isMountpoint(b), false);
     } catch (err) {
-      t.diagnostic(`logs:\n${logProblems(await fsp.readFile(`${work.logdir}a/qsfs.log`, 'utf8').catch(() => ''))}\n${logProblems(await fsp.readFile(`${work.logdir}b/qsfs.log`, 'utf8').catch(() => ''))}`);
+      t.diagnostic(`logs:\n${logProblems(await fsp.readFile(filesOf(work, a).log, 'utf8').catch(() => ''))}\n${logProblems(await fsp.readFile(filesOf(work, b).log, 'utf8').catch(() => ''))}`);
       throw err;
     } finally {
       for (const mnt of [a, b]) if (await isMountpoint(mnt)) await run('umount', ['-l', mnt]);
@@ -261,15 +270,16 @@ describe('daemon lifecycle', () => {
     };
     try {
       await mountOnce();
+      const log = path.basename(filesOf(work).log);
       let names = (await fsp.readdir(work.logdir)).sort();
-      assert.ok(names.includes('qsfs.log.1'), `rotated: ${names.join(' ')}`);
-      assert.ok(names.length <= 6, `at most 5 rotated logs beside qsfs.log: ${names.join(' ')}`);
+      assert.ok(names.includes(`${log}.1`), `rotated: ${names.join(' ')}`);
+      assert.ok(names.length <= 6, `at most 5 rotated logs beside ${log}: ${names.join(' ')}`);
       for (const n of names) assert.ok((await fsp.stat(path.join(work.logdir, n))).size <= 4000 + 1000, `${n} stays near the limit`);
       const holdsOldLog = async (): Promise<boolean> => {
         const texts = await Promise.all((await fsp.readdir(work.logdir)).map((n) => fsp.readFile(path.join(work.logdir, n), 'utf8')));
         return texts.some((text) => text.includes('an old log'));
       };
-      await fsp.writeFile(path.join(work.logdir, 'qsfs.log.3'), 'an old log\n');
+      await fsp.writeFile(path.join(work.logdir, `${log}.3`), 'an old log\n');
       await mountOnce(['-K']);
       assert.equal(await holdsOldLog(), true, '-K keeps earlier logs');
       await mountOnce();
@@ -296,16 +306,58 @@ describe('daemon lifecycle', () => {
       process.kill(pid, 'SIGUSR2');
       const code = await withTimeout(daemon.exited, 90_000, 'the crashed daemon');
       assert.equal(code, 70, `exit code 70 after a crash; stderr:\n${daemon.stderr()}`);
-      const fatal = daemon.stderr().split('\n').find((l) => l.includes('"level":60'));
+      // In the foreground the log is read by a person: one readable line per record.
+      const fatal = daemon.stderr().split('\n').find((l) => / FATAL \(\d+\): /.test(l));
       assert.ok(fatal, `a fatal record on the log:\n${daemon.stderr()}`);
       assert.match(fatal, /uncaught exception/);
-      assert.match(fatal, /injected crash for the test/);
+      // The record goes on with the error (its message and stack) until the next record.
+      const record = daemon.stderr().slice(daemon.stderr().indexOf(fatal)).split(/\n(?=\[\d{4}-)/)[0]!;
+      assert.match(record, /injected crash for the test/);
       assert.equal(await isMountpoint(work.mountpoint), false, 'no stale mount');
       assert.equal(md5(await bucket.get('crash.bin')), md5(dataFor(64, 2 * MiB)), 'the dirty file was uploaded on the way down');
     } finally {
       writer?.kill();
       daemon.kill('SIGKILL');
       if (await isMountpoint(work.mountpoint)) await run('fusermount', ['-uz', work.mountpoint]);
+      await fsp.rm(work.dir, { recursive: true, force: true });
+    }
+  });
+
+  test('qsfs --status MOUNTPOINT prints the daemon\'s report once; in the foreground SIGUSR1 prints it once, in readable log lines', { timeout: 120_000 }, async () => {
+    const m = await TestMount.start(bucket.name, 'status');
+    try {
+      await sh(`echo x > ${q(m.p('status-file'))}`);
+      const r = await run(process.execPath, [QSFS_BIN, '--status', m.path]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((r.stdout.match(/^qsfs status at /gm) ?? []).length, 1, r.stdout);
+      assert.match(r.stdout, new RegExp(`pid ${m.pid}, `));
+      assert.match(r.stdout, new RegExp(`on ${m.path} via http://127\\.0\\.0\\.1`));
+      assert.match(r.stdout, new RegExp(`log: +${filesOf(m.work).log}`));
+      assert.match(r.stdout, /requests: +\d+ sent/);
+      const relative = await run(process.execPath, [QSFS_BIN, '--status', path.basename(m.path)], { cwd: path.dirname(m.path) });
+      assert.equal(relative.code, 0, `a relative mountpoint works too: ${relative.stderr}`);
+      const none = await run(process.execPath, [QSFS_BIN, '--status', m.work.dir]);
+      assert.equal(none.code, 1);
+      assert.match(none.stderr.trim(), /^qsfs: no qsfs mounted by root answers for .*\(not a qsfs mountpoint, or mounted by another user: ask as that user\)$/);
+    } finally {
+      await m.stop();
+    }
+    const gone = await run(process.execPath, [QSFS_BIN, '--status', m.path]);
+    assert.equal(gone.code, 1, 'no answer once unmounted');
+
+    const work = await makeWorkdir('status-fg');
+    const daemon = foreground([bucket.name, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-k=${work.diskdir}`, '-f']);
+    try {
+      assert.equal(await waitForMount(work.mountpoint), true, daemon.stderr());
+      process.kill(await daemonPid(work.mountpoint), 'SIGUSR1');
+      for (let i = 0; i < 50 && !daemon.stderr().includes('requests:'); i++) await sleep(100);
+      await sleep(300);
+      assert.equal((daemon.stderr().match(/qsfs status at /g) ?? []).length, 1, `once:\n${daemon.stderr()}`);
+      const mounted = daemon.stderr().split('\n').find((l) => l.includes('mounted'));
+      assert.match(mounted ?? '', /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO \(\d+\): mounted /, `a readable line, not JSON:\n${daemon.stderr()}`);
+    } finally {
+      await run('fusermount', ['-u', work.mountpoint]);
+      await withTimeout(daemon.exited, 30_000, 'the foreground daemon');
       await fsp.rm(work.dir, { recursive: true, force: true });
     }
   });
@@ -317,7 +369,7 @@ describe('daemon lifecycle', () => {
       assert.equal(await sh(`cat ${q(m.path)}/s1 ${q(m.path)}/s6`), 's1\ns6\n');
       const mounted = records(await m.log()).find((r) => r.msg === 'mounted');
       assert.equal(mounted?.['fuseLoop'], 'single-threaded');
-      const debug = await fsp.readFile(path.join(m.work.logdir, 'qsfs-fuse-debug.log'), 'utf8');
+      const debug = await fsp.readFile(filesOf(m.work).fuseDebug, 'utf8');
       assert.match(debug, /INIT: 7\.\d+/, 'libfuse debug output');
       assert.match(debug, /unique: \d+, opcode: (CREATE|LOOKUP)/);
     } finally {
@@ -326,7 +378,7 @@ describe('daemon lifecycle', () => {
     const m2 = await TestMount.start(bucket.name, 'multi');
     try {
       assert.equal(records(await m2.log()).find((r) => r.msg === 'mounted')?.['fuseLoop'], 'multithreaded');
-      assert.equal(existsSync(path.join(m2.work.logdir, 'qsfs-fuse-debug.log')), false, 'no debug output without -g');
+      assert.equal(existsSync(filesOf(m2.work).fuseDebug), false, 'no debug output without -g');
     } finally {
       await m2.stop();
     }

@@ -12,7 +12,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { CountingProxy } from '../../scripts/lib/s3-proxy.js';
 import { TestBucket } from '../helpers/s3.js';
-import { daemonPid, endpointArgs, makeWorkdir, runQsfs, sleep, waitForExit, type Workdir } from '../helpers/mount.js';
+import { daemonPid, endpointArgs, filesOf, makeWorkdir, runQsfs, sleep, waitForExit, type Workdir } from '../helpers/mount.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
 import { run, shResult } from '../helpers/shell.js';
 import { q } from '../helpers/posix.js';
@@ -86,14 +86,15 @@ describe('secrets in logs', () => {
       await proxy.accept();
 
       process.kill(pid, 'SIGUSR1');
-      for (let i = 0; i < 50 && !existsSync(path.join(work.logdir, 'qsfs.status')); i++) await sleep(100);
+      for (let i = 0; i < 50 && !existsSync(filesOf(work).status); i++) await sleep(100);
       await run('fusermount', ['-u', work.mountpoint]);
       assert.equal(await waitForExit(pid, 60_000), true, 'the daemon exits');
 
       const files = await logFiles(work.logdir);
       t.diagnostic(`log files: ${[...files].map(([n, text]) => `${n} (${text.length} bytes)`).join(', ')}`);
-      for (const name of ['qsfs.log', 'qsfs-fuse-debug.log', 'qsfs.status']) assert.ok(files.has(name), `${name} was written`);
-      const log = files.get('qsfs.log')!;
+      const names = filesOf(work);
+      for (const file of [names.log, names.fuseDebug, names.status]) assert.ok(files.has(path.basename(file)), `${path.basename(file)} was written`);
+      const log = files.get(path.basename(names.log))!;
       assert.match(log, /"level":20/, 'debug-level lines were logged');
       assert.match(log, /"status":500/, 'the injected 500s were logged');
       assert.match(log, /ECONNRESET|socket hang up|cut off/, 'the cut responses were logged');

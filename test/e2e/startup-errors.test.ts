@@ -3,10 +3,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestBucket } from '../helpers/s3.js';
-import { QSFS_BIN, TestMount, endpointArgs, isMountpoint, makeWorkdir, runQsfs, type Workdir } from '../helpers/mount.js';
+import { MOUNT_HELPER_BIN, QSFS_BIN, TestMount, endpointArgs, isMountpoint, makeWorkdir, runQsfs, type Workdir } from '../helpers/mount.js';
 import { run } from '../helpers/shell.js';
 import { q, shAsNobody } from '../helpers/posix.js';
 import { testEndpoint } from '../helpers/rgw-env.js';
@@ -101,7 +102,46 @@ describe('startup checks', () => {
 
   test('endpoint unreachable fails within seconds', async () => {
     const args = base().filter((a) => !a.startsWith('-P='));
-    await expectFailure([...args, '-P=1'], 1, /cannot reach the S3 endpoint http:\/\/127\.0\.0\.1:1 .*ECONNREFUSED/, work);
+    await expectFailure([...args, '-P=1'], 1, /nothing listens at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\): check --host, --port and --protocol/, work);
+  });
+
+  test('https to an http port, and an endpoint that never answers, are said in words with the fix', async () => {
+    const args = base().filter((a) => !a.startsWith('-p='));
+    await expectFailure([...args, '-p=https'], 1, /the S3 endpoint https:\/\/127\.0\.0\.1:\d+ does not speak TLS \(EPROTO\): is this an http port\? try -p=http$/, work);
+    // A listener that takes connections and never answers: the bucket check gives up after 10 s.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as net.AddressInfo).port;
+      const line = await expectFailure([...base().filter((a) => !a.startsWith('-P=')), `-P=${port}`], 1,
+        /no answer from the S3 endpoint http:\/\/127\.0\.0\.1:\d+ within 10 s \(AbortError\)/, work);
+      assert.doesNotMatch(line, /^qsfs: .*\(AbortError\)$/, 'the code is not all it says');
+    } finally {
+      silent.close();
+    }
+  });
+
+  test('an option value forgotten before the next option (-z -c=FILE) is named, not eaten', async () => {
+    const args = base().filter((a) => !a.startsWith('-z=') && !a.startsWith('-c='));
+    await expectFailure([...args, '-z', `-c=${work.credentials}`], 2, /option -z\/--zone: missing value \('-c=.*cred' is an option, not a value; write -z=VALUE\)/, work);
+  });
+
+  test('a FUSE option libfuse does not know: its own reason, a hint, and no mount left behind', async () => {
+    await expectFailure(base(['-o', 'bogus']), 1, /cannot mount on .*: libfuse refused the mount options: fuse: unknown option\(s\): `-o bogus'; check the -o options/, work);
+    // In the foreground libfuse's reason is printed once, in qsfs's line.
+    const fg = await runQsfs(base(['-o', 'max_read=abc', '-f']), { timeoutMs: 30_000 });
+    assert.equal(fg.code, 1, fg.stderr);
+    const said = fg.stderr.split('\n').filter((l) => l.includes('max_read=abc'));
+    assert.equal(said.length, 1, `libfuse's reason once:\n${fg.stderr}`);
+    assert.match(said[0]!, /^qsfs: cannot mount on .*: libfuse refused the mount options: fuse: invalid parameter in option `max_read=abc'/);
+    assert.equal(await isMountpoint(work.mountpoint), false, 'nothing mounted');
+    // As in /etc/fstab, through the mount helper: a misspelt qsfs option gets a suggestion.
+    const e = testEndpoint();
+    const r = await runQsfs([bucket.name, work.mountpoint, '-o', `credentials=${work.credentials},zone=us-east-1,host=127.0.0.1,port=${e.port},protocol=http,logdir=${work.logdir},diskdir=${work.diskdir},retires=5`], { bin: MOUNT_HELPER_BIN, timeoutMs: 30_000 });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr.trim(), /^qsfs: cannot mount on .*: libfuse refused the mount options: fuse: unknown option\(s\): `-o retires=5'; did you mean retries\?$/);
+    assert.equal(await isMountpoint(work.mountpoint), false, 'nothing mounted');
+    assert.equal((await run('ls', [work.mountpoint])).code, 0, 'the mountpoint is usable: no dead mount');
   });
 
   test('mountpoint missing', async () => {
@@ -155,7 +195,7 @@ describe('startup checks', () => {
   test('no daemon is left behind by failed starts', async () => {
     const r = await runQsfs(['-V']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /^qsfs \d+\.\d+\.\d+\n$/);
+    assert.match(r.stdout, /^qsfs \d+\.\d+\.\d+ \(Node v\d+\.\d+\.\d+, libfuse 3\.\d+\)\n$/);
     const procs = await fsp.readdir('/proc');
     for (const pid of procs.filter((p) => /^\d+$/.test(p))) {
       const cmd = await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');

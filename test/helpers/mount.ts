@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testEndpoint } from './rgw-env.js';
+import { mountFiles, type MountFiles } from '../../src/log.js';
 import { run, type RunResult } from './shell.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,6 +28,11 @@ export async function makeWorkdir(label: string): Promise<Workdir> {
   const e = testEndpoint();
   await fsp.writeFile(w.credentials, `# test server\n${e.accessKeyId}:${e.secretAccessKey}\n`, { mode: 0o600 });
   return w;
+}
+
+/** The files a mount of this workdir keeps in its log directory (named after the mountpoint). */
+export function filesOf(work: Workdir, mountpoint = work.mountpoint, logdir = work.logdir): MountFiles {
+  return mountFiles(logdir, mountpoint);
 }
 
 /** The options that point qsfs at the test server, in the qsfs `-x=VALUE` style. */
@@ -65,7 +71,7 @@ export class TestMount {
 
   /** The daemon's one-screen status (SIGUSR1 writes it next to the log). */
   async status(): Promise<string> {
-    const file = path.join(this.work.logdir, 'qsfs.status');
+    const file = filesOf(this.work).status;
     await fsp.rm(file, { force: true });
     process.kill(this.pid, 'SIGUSR1');
     for (let i = 0; i < 50; i++) {
@@ -77,7 +83,7 @@ export class TestMount {
   }
 
   async log(): Promise<string> {
-    return fsp.readFile(path.join(this.work.logdir, 'qsfs.log'), 'utf8').catch(() => '');
+    return fsp.readFile(filesOf(this.work).log, 'utf8').catch(() => '');
   }
 
   /** fusermount -u, then wait for the daemon to exit; forces both when they hang. */
