@@ -3,16 +3,27 @@
 //
 //   node scripts/test.mjs [FILTER...] [--node-test-option...]
 //
+// 0. refuses Node.js older than 20 (one line naming how to get a newer one)
 // 1. compiles src + test with `tsc -p test/tsconfig.json` into build/ (tests: build/test/**/*.test.js)
 // 2. starts a fresh single-node Ceph RADOS Gateway with scripts/rgw-up.sh in a temp dir, on free
 //    ports (7481/6790/3301, else the same +100, +200, ...), unless QSFS_TEST_ENDPOINT is set
 // 3. runs the test files with `node --test --test-concurrency=1`, exporting QSFS_TEST_ENDPOINT,
-//    QSFS_TEST_ACCESS_KEY, QSFS_TEST_SECRET_KEY and QSFS_TEST_PORT (see test/helpers/rgw-env.ts)
+//    QSFS_TEST_ACCESS_KEY, QSFS_TEST_SECRET_KEY and QSFS_TEST_PORT (see test/helpers/rgw-env.ts),
+//    and AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true (the AWS SDK's own switch for its
+//    "future releases need Node 22" warning, which every test process printed on Node 20).
+//    Two reporters: scripts/lib/test-reporter.mjs prints, for people, one line per test file as it
+//    finishes (counts, time), each failing test with its error, its diagnostics and the output of
+//    its file, and the totals; the full TAP goes to build/test-results/tap.txt (path printed at
+//    the end; for CI logs). Passing --test-reporter yourself replaces the first one (given no
+//    --test-reporter-destination, yours write to stdout): `npm test -- --test-reporter=tap`
+//    prints the TAP as before; the TAP file is written in any case.
 // 4. always stops the gateway it started (scripts/rgw-down.sh), also on failure and on
 //    SIGINT/SIGTERM, then lazily unmounts FUSE mounts (fuse, fuse.qsfs) under the OS temp dir
 //    that appeared during the run and are still there: a test that leaks a mount is a bug
 //    (mounts that existed before the run, e.g. another run's, are left alone)
-// 5. prints "N passed, N failed" (from node's summary) as its very last line, for CI
+// 5. prints "N passed, N failed" as its very last line, for CI: from the TAP file's closing
+//    `# pass N` / `# fail N` / `# cancelled N` (failed = fail + cancelled: node counts a test
+//    that timed out, or was cut short by its parent, as cancelled)
 // Exits with the test run's exit code (128+N after signal N; 1 if RGW could not start).
 // Compiled tests whose source under test/ is gone (tsc never deletes outputs) are skipped.
 //
@@ -24,6 +35,7 @@
 //         QSFS_TEST_RGW_PORT, QSFS_TEST_MON_V1_PORT, QSFS_TEST_MON_V2_PORT: fixed ports
 //         RGW_STORE_BYTES (default here 4 GiB), RGW_OBJECTSTORE, RGW_READY_TIMEOUT, ...: passed
 //         on to scripts/rgw-up.sh; RGW_KEEP_ON_FAIL=1 keeps a cluster that failed to start
+//         NO_COLOR / FORCE_COLOR: colours of the summary (default: only on a terminal)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -33,6 +45,17 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BUILD_TEST = path.join(ROOT, 'build', 'test');
+const TAP_FILE = path.join(ROOT, 'build', 'test-results', 'tap.txt');
+const REPORTER = path.join(ROOT, 'scripts', 'lib', 'test-reporter.mjs');
+
+// Before anything else: node 18 would get far enough to fail in confusing ways.
+if (Number(process.versions.node.split('.')[0]) < 20) {
+  process.stderr.write(
+    `scripts/test.mjs: Node.js 20 or newer is needed, this is ${process.version} (${process.execPath}); ` +
+      'install Node 22: npm install -g node@22 && hash -r (or from NodeSource: https://github.com/nodesource/distributions)\n',
+  );
+  process.exit(1);
+}
 const T0 = Date.now();
 
 const ACCESS_KEY = 'TESTKEY';
@@ -400,11 +423,47 @@ async function unmountLeftovers(before) {
 }
 
 // ---------------------------------------------------------------- main
-/** "N passed, N failed" from node's test-runner summary (`# pass N`, `# fail N`), if it printed one. */
-function countsOf(output) {
-  const pass = [...output.matchAll(/^# pass (\d+)$/gm)].pop()?.[1];
-  const fail = [...output.matchAll(/^# fail (\d+)$/gm)].pop()?.[1];
-  return pass === undefined || fail === undefined ? null : `${pass} passed, ${fail} failed`;
+/**
+ * "N passed, N failed" from the closing lines of node's TAP (`# pass N`, `# fail N`,
+ * `# cancelled N`), if it wrote them. Cancelled tests (timed out, or cut short by their parent)
+ * count as failed.
+ */
+function countsOf(tap) {
+  const last = (k) => [...tap.matchAll(new RegExp(`^# ${k} (\\d+)$`, 'gm'))].pop()?.[1];
+  const pass = last('pass');
+  const fail = last('fail');
+  if (pass === undefined || fail === undefined) return null;
+  return `${pass} passed, ${Number(fail) + Number(last('cancelled') ?? 0)} failed`;
+}
+
+/**
+ * The reporter options for `node --test`: ours on stdout and TAP into the file; reporters given
+ * on the command line replace ours (writing to stdout unless they name destinations).
+ */
+function reporterArgs(nodeOpts) {
+  const isReporter = (a) => a === '--test-reporter' || a.startsWith('--test-reporter=');
+  const isDest = (a) => a === '--test-reporter-destination' || a.startsWith('--test-reporter-destination=');
+  const rest = [];
+  const reporters = [];
+  const dests = [];
+  for (let i = 0; i < nodeOpts.length; i++) {
+    const a = nodeOpts[i];
+    const list = isReporter(a) ? reporters : isDest(a) ? dests : null;
+    if (!list) {
+      rest.push(a);
+    } else if (a.includes('=')) {
+      list.push(a.slice(a.indexOf('=') + 1));
+    } else if (i + 1 < nodeOpts.length) {
+      list.push(nodeOpts[++i]);
+    }
+  }
+  if (reporters.length === 0) {
+    reporters.push(REPORTER);
+    dests.length = 0;
+  }
+  while (dests.length < reporters.length) dests.push('stdout');
+  const pairs = reporters.map((r, k) => [`--test-reporter=${r}`, `--test-reporter-destination=${dests[k]}`]).flat();
+  return { rest, reporter: [...pairs, '--test-reporter=tap', `--test-reporter-destination=${TAP_FILE}`] };
 }
 
 /** The test counts, printed last of all: CI reads the closing lines. */
@@ -469,14 +528,28 @@ async function main() {
       // The server goes away with this run: tests may leave big fixtures in it rather than
       // spend minutes deleting them (test/helpers/rgw-env.ts serverIsThrowaway).
       QSFS_TEST_THROWAWAY_SERVER: rgw ? '1' : '',
+      // The SDK's switch for its NodeVersionSupportWarning (node < 22), printed by every test
+      // process that loads it; other warnings stay.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      QSFS_TEST_TAP_FILE: TAP_FILE,
     };
-    const args = ['--test', '--test-concurrency=1', '--test-timeout=600000', ...nodeOpts, ...files];
-    log(`node ${args.map((a) => (path.isAbsolute(a) ? path.relative(ROOT, a) : a)).join(' ')}`);
+    const { rest, reporter } = reporterArgs(nodeOpts);
+    const args = ['--test', '--test-concurrency=1', '--test-timeout=600000', ...reporter, ...rest, ...files];
+    fs.mkdirSync(path.dirname(TAP_FILE), { recursive: true });
+    fs.rmSync(TAP_FILE, { force: true });
+    const shown = args.map((a) => a.replace(ROOT + path.sep, ''));
+    log(`node ${shown.length > 12 ? [...shown.slice(0, 10), `... (${files.length} test files)`].join(' ') : shown.join(' ')}`);
     t = Date.now();
-    // Forwarded as it comes (no prefix) and kept, for the counts of the last line.
-    const r = await run(process.execPath, args, { env, name: 'node --test', capture: '' });
+    const r = await run(process.execPath, args, { env, name: 'node --test' });
     code = exitCodeOf(r);
-    summary = countsOf(r.output);
+    let tap = '';
+    try {
+      tap = fs.readFileSync(TAP_FILE, 'utf8');
+    } catch {
+      warn(`node --test wrote no ${path.relative(ROOT, TAP_FILE)}`);
+    }
+    summary = countsOf(tap);
+    if (tap) log(`full TAP output: ${path.relative(ROOT, TAP_FILE)}`);
     log(`tests finished in ${secs(Date.now() - t)} with exit code ${code}`);
     if (stopSignal) code = 128 + os.constants.signals[stopSignal];
     return code;
