@@ -141,6 +141,26 @@ describe('daemon lifecycle', () => {
     assert.deepEqual(await bucket.keys('ro/'), ['ro/existing.txt']);
   });
 
+  test('SIGTERM with a file open: the daemon waits for the close, then exits within seconds (not the 30 s idle grace)', { timeout: 120_000 }, async () => {
+    const m = await TestMount.start(bucket.name, 'sigterm-open');
+    const writer = startHoldWriter(m.p('sigterm-open.bin'), 64 * 1024, 62);
+    try {
+      await withTimeout(writer.written, 60_000, 'writing the file');
+      process.kill(m.pid, 'SIGTERM');
+      await sleep(3000);
+      assert.equal(isAlive(m.pid), true, 'the daemon waits while the file is open');
+      const closedAt = Date.now();
+      writer.close();
+      assert.equal((await withTimeout(writer.exited, 60_000, 'close(2)')).code, 0);
+      assert.equal(await waitForExit(m.pid, 20_000), true, 'the daemon exits after the close');
+      assert.ok(Date.now() - closedAt < 10_000, `exited ${Date.now() - closedAt} ms after the close`);
+      assert.equal(md5(await bucket.get('sigterm-open.bin')), md5(dataFor(62, 64 * 1024)));
+    } finally {
+      writer.kill();
+      await m.stop();
+    }
+  });
+
   test('SIGTERM while a close waits for its upload: the upload completes, the daemon exits, nothing is left behind', { timeout: 300_000 }, async (t) => {
     const size = 48 * MiB;
     const seed = 61;
