@@ -5,7 +5,6 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, promises as fsp, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
 import type { LogLevel } from './config/options.js';
 import { ensurePrivateDirectory } from './config/private-dir.js';
 
@@ -81,6 +80,8 @@ export async function createLogger(s: LogSettings): Promise<{ logger: Logger; fi
   const base = { base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, level };
   if (s.foreground) {
     if (process.env['QSFS_LOG_FORMAT'] === 'json') return { logger: pino(base, pino.destination({ fd: 2, sync: true })) };
+    // Loaded only here: a daemon in the background never pays for the formatter's modules.
+    const { default: pretty } = await import('pino-pretty');
     const lines = pretty({
       destination: 2, sync: true, colorize: process.stderr.isTTY === true,
       translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'hostname', singleLine: true,

@@ -44,7 +44,8 @@ export function toStoreError(err: unknown, what: string): StoreError {
   const status = e.$metadata?.httpStatusCode;
   // A HEAD error has no body, so the SDK can only name it "Unknown" (or the status): drop that.
   const named = e.Code ?? e.code ?? e.name;
-  const code = named === undefined || named === 'Unknown' || /^\d+$/.test(named) ? undefined : named;
+  // 'Error' is a bare Error's name (a HEAD answer has no body to name the S3 code): no code.
+  const code = named === undefined || named === 'Unknown' || named === 'Error' || /^\d+$/.test(named) ? undefined : named;
   const causeCode = (e.cause as SdkLikeError | undefined)?.code;
   const detail = `${what}: ${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== named ? `: ${e.message}` : ''}`;
   if (code === 'NoSuchBucket') return new StoreError('no-such-bucket', detail, status, code);
