@@ -8,6 +8,8 @@
 export interface Listing {
   files: Set<string>;
   dirs: Set<string>;
+  /** Files the listing showed too large to be anything but regular files (see namespace.ts). */
+  regular: Set<string>;
   /** When the server listed it (Date.now() ms). */
   listedAt: number;
   /** When this mount created the directory, if it did: it started empty, and every name in it since came from here. */
@@ -51,9 +53,9 @@ export class DirListings {
   }
 
   /** Keeps a listing the server gave at `listedAt`; false when the directory is too big to keep. */
-  set(dir: string, files: Iterable<string>, dirs: Iterable<string>, listedAt: number, madeAt?: number): boolean {
+  set(dir: string, files: Iterable<string>, dirs: Iterable<string>, listedAt: number, madeAt?: number, regular: Iterable<string> = []): boolean {
     if (!this.s.enabled) return false;
-    const l: Listing = { files: new Set(files), dirs: new Set(dirs), listedAt, madeAt };
+    const l: Listing = { files: new Set(files), dirs: new Set(dirs), regular: new Set(regular), listedAt, madeAt };
     if (l.files.size + l.dirs.size > this.s.maxNames) {
       this.setTooBig(dir, listedAt);
       return false;
@@ -87,12 +89,16 @@ export class DirListings {
     const l = this.map.get(dir);
     if (!l) return;
     (kind === 'file' ? l.files : l.dirs).add(name);
+    l.regular.delete(name); // what this mount makes is known by its entry, not by a size
   }
 
   removed(dir: string, name: string, kind: 'file' | 'dir' | 'both' = 'both'): void {
     const l = this.map.get(dir);
     if (!l) return;
-    if (kind !== 'dir') l.files.delete(name);
+    if (kind !== 'dir') {
+      l.files.delete(name);
+      l.regular.delete(name);
+    }
     if (kind !== 'file') l.dirs.delete(name);
   }
 

@@ -213,18 +213,21 @@ export class Filesystem {
   /**
    * The names in a directory, each with its attributes when they are known without a request:
    * the kernel takes those with the names (readdirplus) and sends no lookup for them. A name
-   * known only as a directory (a common prefix) gets its type alone (`typeOnly`), which `find`
-   * needs to walk on without a lookup; a listed file might be a symlink, so it gets nothing.
+   * known only as a directory (a common prefix), or as an object too large to be anything but a
+   * regular file, gets its type alone (`typeOnly`): `find` walks on without a lookup. A small
+   * listed file might be a symlink or a FIFO, so it gets nothing.
    */
   async readdirPlus(path: string): Promise<{ names: string[]; stats: Array<DirEntryAttributes | undefined> }> {
     const names = await this.readdir(path);
     const listedDirs = this.ns.directoriesListedIn(path);
+    const listedRegular = this.ns.regularFilesListedIn(path);
     const stats = names.map((name): DirEntryAttributes | undefined => {
       if (name === '.' || name === '..') return undefined;
       const child = joinPath(path, name);
       const known = this.ns.knownEntry(child);
       if (known) return this.shownStat(child, known.stat);
-      return listedDirs.has(name) ? { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
+      if (listedDirs.has(name)) return { ...statOf('dir', 0, new Date(0), {}, this.defaults), typeOnly: true };
+      return listedRegular.has(name) ? { ...statOf('file', 0, new Date(0), {}, this.defaults), typeOnly: true } : undefined;
     });
     return { names, stats };
   }

@@ -37,6 +37,12 @@ interface PrefetchCursor {
   /** Index of each name, built at the first lookup that needs it. */
   positions: Map<string, number> | undefined;
   upTo: number;
+  /**
+   * Names the listing gave a type by their size (regular files), left out of the prefetch: a
+   * `find` needs no more for them. A lookup of one says the walk wants every name's attributes
+   * (`ls -l`): from then on none is left out.
+   */
+  typed: ReadonlySet<string> | undefined;
 }
 
 export interface NamespaceSettings {
@@ -73,6 +79,14 @@ const ATTRIBUTE_PREFETCH_CONCURRENCY = 32;
 const PREFETCH_AHEAD = 1024;
 /** Directories whose prefetch position is followed. */
 const PREFETCH_CURSORS = 8;
+/**
+ * An object this large is a regular file whatever its metadata says: a symlink's object holds
+ * its target (at most PATH_MAX - 1 = 4095 bytes, as s3fs-fuse stores it too), and a FIFO, a
+ * device or a socket is an empty object. A listing thus gives such names their type (DT_REG),
+ * and a walk that needs no more (`find` without predicates on attributes) sends no HEAD for
+ * them. Smaller objects may be symlinks: only their metadata says.
+ */
+const SURELY_REGULAR_SIZE = 4096;
 /**
  * A lookup whose answer is out of its window lists the parent again, rather than HEAD the one
  * name, while the parent holds at most this many names: one or two LISTs confirm every cached
@@ -221,6 +235,12 @@ export class Namespace {
   directoriesListedIn(dir: string): ReadonlySet<string> {
     const listing = this.dirs.get(dir);
     return listing !== undefined && !isTooBig(listing) ? listing.dirs : new Set();
+  }
+
+  /** The names the kept listing of `dir` shows as objects too large to be other than regular files. */
+  regularFilesListedIn(dir: string): ReadonlySet<string> {
+    const listing = this.dirs.get(dir);
+    return listing !== undefined && !isTooBig(listing) ? listing.regular : new Set();
   }
 
   async lookupOrNull(path: string, byPrefetch = false): Promise<CachedEntry | null> {
@@ -450,15 +470,21 @@ export class Namespace {
     const listedAt = this.f.now();
     const onInvalid = (key: string): void => this.warnings.invalidName(key);
     let names: ListedNames = { files: [], dirs: [] };
+    // Keys of objects that can only be regular files, by their size alone (see SURELY_REGULAR_SIZE).
+    const regularKeys = new Set<string>();
+    const noteRegular = (objects: ReadonlyArray<{ key: string; size: number }>): void => {
+      for (const o of objects) if (o.size >= SURELY_REGULAR_SIZE) regularKeys.add(o.key);
+    };
     let startAfter: string | undefined;
     let token: string | undefined;
     let more = true;
     if (!scope.forLookup) {
       const first = await this.store.listPage(prefix, undefined, undefined, LIST_PAGE);
       this.confirmListed(dir, prefix, first, listedAt, true);
+      noteRegular(first.objects);
       const firstKeys = first.objects.map((o) => o.key);
       const tree = splitTreePage(prefix, firstKeys, first.continuationToken !== undefined, onInvalid);
-      this.keepSubdirectoryListings(dir, prefix, tree.complete, listedAt);
+      this.keepSubdirectoryListings(dir, prefix, tree.complete, listedAt, regularKeys);
       names = tree.top;
       more = first.continuationToken !== undefined;
       startAfter = more ? firstKeys[firstKeys.length - 1] : undefined;
@@ -467,6 +493,7 @@ export class Namespace {
       const firstPage = token === undefined && startAfter === undefined;
       const page = await this.store.listPage(prefix, '/', token, LIST_PAGE, startAfter);
       this.confirmListed(dir, prefix, page, listedAt, firstPage);
+      noteRegular(page.objects);
       splitListing(prefix, page.objects.map((o) => o.key), page.prefixes, onInvalid, names);
       token = page.continuationToken;
       startAfter = undefined;
@@ -481,7 +508,7 @@ export class Namespace {
     for (const [name, kind] of flight.added) (kind === 'file' ? names.files : names.dirs).push(name);
     names.files.push(...this.open.pendingNamesIn(dir));
     if (!more) {
-      this.dirs.set(dir, names.files, names.dirs, listedAt, this.madeAt(dir));
+      this.dirs.set(dir, names.files, names.dirs, listedAt, this.madeAt(dir), regularNames(prefix, names.files, regularKeys));
     } else if (scope.forLookup) {
       this.dirs.setTooBig(dir, listedAt);
     }
@@ -496,12 +523,12 @@ export class Namespace {
   }
 
   /** Listings of directories below `dir` that one page of keys covered completely. */
-  private keepSubdirectoryListings(dir: string, prefix: string, complete: Map<string, ListedNames>, listedAt: number): void {
+  private keepSubdirectoryListings(dir: string, prefix: string, complete: Map<string, ListedNames>, listedAt: number, regularKeys: ReadonlySet<string>): void {
     for (const [rel, names] of complete) {
       const sub = joinPath(dir, rel.slice(0, -1));
       this.reportShadowedFiles(prefix + rel, names);
       names.files.push(...this.open.pendingNamesIn(sub));
-      this.dirs.set(sub, names.files, names.dirs, listedAt, this.madeAt(sub));
+      this.dirs.set(sub, names.files, names.dirs, listedAt, this.madeAt(sub), regularNames(prefix + rel, names.files, regularKeys));
       this.forgetMissing(sub, uniqueNames(names));
     }
   }
@@ -567,7 +594,8 @@ export class Namespace {
    */
   private prefetchAttributes(dir: string, names: string[]): void {
     if (!this.f.caching) return;
-    const cursor: PrefetchCursor = { names, positions: undefined, upTo: 0 };
+    const typed = this.regularFilesListedIn(dir);
+    const cursor: PrefetchCursor = { names, positions: undefined, upTo: 0, typed: typed.size > 0 ? typed : undefined };
     this.prefetchCursors.delete(dir);
     this.prefetchCursors.set(dir, cursor);
     while (this.prefetchCursors.size > PREFETCH_CURSORS) this.prefetchCursors.delete(this.prefetchCursors.keys().next().value as string);
@@ -578,16 +606,27 @@ export class Namespace {
   private followLookup(path: string): void {
     const dir = parentOf(path);
     const cursor = this.prefetchCursors.get(dir);
-    if (!cursor || cursor.upTo >= cursor.names.length) return;
+    if (!cursor || (cursor.upTo >= cursor.names.length && cursor.typed === undefined)) return;
     cursor.positions ??= new Map(cursor.names.map((name, i) => [name, i]));
-    const at = cursor.positions.get(baseName(path));
-    if (at !== undefined && at + PREFETCH_AHEAD / 2 > cursor.upTo) this.prefetchUpTo(dir, cursor, at + PREFETCH_AHEAD);
+    const name = baseName(path);
+    const at = cursor.positions.get(name);
+    if (at === undefined) return;
+    if (cursor.typed?.has(name)) {
+      // The walk stats names the listing typed: an `ls -l`. What was left out ahead goes now.
+      cursor.typed = undefined;
+      cursor.upTo = Math.min(cursor.upTo, at + 1);
+      this.prefetchUpTo(dir, cursor, at + PREFETCH_AHEAD);
+    } else if (at + PREFETCH_AHEAD / 2 > cursor.upTo) {
+      this.prefetchUpTo(dir, cursor, at + PREFETCH_AHEAD);
+    }
   }
 
   private prefetchUpTo(dir: string, cursor: PrefetchCursor, end: number): void {
     const stop = Math.min(end, cursor.names.length);
     for (; cursor.upTo < stop; cursor.upTo++) {
-      const child = joinPath(dir, cursor.names[cursor.upTo]!);
+      const name = cursor.names[cursor.upTo]!;
+      if (cursor.typed?.has(name)) continue;
+      const child = joinPath(dir, name);
       if (this.answerFromCache(child) !== undefined || this.lookups.has(child) || this.open.isOpen(child)) continue;
       void this.attributePrefetch(() => this.lookupOrNull(child, true)).catch(() => undefined);
     }
@@ -668,4 +707,10 @@ export class Namespace {
       this.removed(path);
     }
   }
+}
+
+/** The names among `files` whose keys (under `prefix`) a listing showed as surely regular files. */
+function regularNames(prefix: string, files: readonly string[], regularKeys: ReadonlySet<string>): string[] {
+  if (regularKeys.size === 0) return [];
+  return files.filter((name) => regularKeys.has(prefix + name));
 }

@@ -43,3 +43,52 @@ describe('directories', () => {
     assert.equal(await sh(`ls ${q(m.p('other', 'x', '3'))} > /dev/null; sleep 1.1; stat -c %h ${q(m.p('other', 'x', '3'))}`), '3\n');
   });
 });
+
+describe('a walk that needs only names and types', () => {
+  let bucket: TestBucket;
+
+  before(async () => {
+    bucket = await TestBucket.create('walk-types');
+  });
+  after(async () => {
+    await bucket?.destroy();
+  });
+
+  test('find sends no HEAD for objects too large to be symlinks or special files; small ones keep their true types', { timeout: 120_000 }, async () => {
+    // Another client's tree: 40 objects of 5000 bytes in two directories, and one small file.
+    const big = 'x'.repeat(5000);
+    for (const dir of ['a', 'b']) {
+      for (let i = 0; i < 20; i++) await bucket.put(`tree/${dir}/big${i}`, big);
+    }
+    await bucket.put('tree/a/small', 'tiny');
+    // A symlink and a FIFO made through a mount: small objects whose type is in their metadata.
+    const maker = await TestMount.start(bucket.name, 'walk-maker');
+    try {
+      await sh(`ln -s big0 ${q(maker.p('tree', 'a', 'link'))} && mkfifo ${q(maker.p('tree', 'a', 'fifo'))}`);
+    } finally {
+      await maker.stop();
+    }
+    const m = await TestMount.start(bucket.name, 'walk');
+    try {
+      const heads = async (): Promise<number> => Number(/HeadObject (\d+)/.exec(await m.status())?.[1] ?? 0);
+      const before = await heads();
+      assert.equal(await sh(`find ${q(m.p('tree'))} | wc -l`), '46\n', 'tree, a, b, 40 big, small, link, fifo');
+      const sent = (await heads()) - before;
+      // (a directory's lookup may ask for its marker: tree, a and b have none)
+      assert.ok(sent <= 6, `HEADs only for the 3 small objects and the 3 directories, none for the 40 large ones: ${sent}`);
+      // The types find reports, from the listing for the large ones and from metadata for the rest.
+      assert.equal(await sh(`find ${q(m.p('tree'))} -type f | wc -l`), '41\n');
+      assert.equal(await sh(`find ${q(m.p('tree'))} -type l -printf '%f %l\\n'`), 'link big0\n');
+      assert.equal(await sh(`find ${q(m.p('tree'))} -type p -printf '%f\\n'`), 'fifo\n');
+      assert.equal(await sh(`stat -c '%s %F' ${q(m.p('tree', 'a', 'big7'))}`), '5000 regular file\n', 'a stat still asks');
+      // An ls -l wants every name's attributes: its first stat of a large file starts the prefetch.
+      const beforeLs = await heads();
+      const long = (await sh(`ls -l ${q(m.p('tree', 'b'))}`)).split('\n').filter((l) => l.startsWith('-'));
+      assert.equal(long.length, 20);
+      assert.ok(long.every((l) => / 5000 /.test(l)), long.join('\n'));
+      assert.ok((await heads()) - beforeLs >= 19, 'the other large files were asked for by the prefetch');
+    } finally {
+      await m.stop();
+    }
+  });
+});
