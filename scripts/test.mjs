@@ -8,7 +8,9 @@
 // 2. starts a fresh single-node Ceph RADOS Gateway with scripts/rgw-up.sh in a temp dir, on free
 //    ports (7481/6790/3301, else the same +100, +200, ...), unless QSFS_TEST_ENDPOINT is set
 // 3. runs the test files with `node --test --test-concurrency=1`, exporting QSFS_TEST_ENDPOINT,
-//    QSFS_TEST_ACCESS_KEY, QSFS_TEST_SECRET_KEY and QSFS_TEST_PORT (see test/helpers/rgw-env.ts),
+//    QSFS_TEST_ACCESS_KEY, QSFS_TEST_SECRET_KEY, QSFS_TEST_ACCESS_KEY2/_SECRET_KEY2 (a second key
+//    pair of the same user) and QSFS_TEST_PORT (see test/helpers/rgw-env.ts), and
+//    AWS_EC2_METADATA_DISABLED (no instance metadata requests from the SDK's credential chain),
 //    and AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true (the AWS SDK's own switch for its
 //    "future releases need Node 22" warning, which every test process printed on Node 20).
 //    Two reporters: scripts/lib/test-reporter.mjs prints, for people, one line per test file as it
@@ -525,6 +527,11 @@ async function main() {
       QSFS_TEST_ACCESS_KEY: accessKey,
       QSFS_TEST_SECRET_KEY: secretKey,
       QSFS_TEST_PORT: String(port),
+      // A second key pair of the same user (scripts/rgw-up.sh makes it): renewed credentials.
+      QSFS_TEST_ACCESS_KEY2: process.env.QSFS_TEST_ACCESS_KEY2 || 'TESTKEY2',
+      QSFS_TEST_SECRET_KEY2: process.env.QSFS_TEST_SECRET_KEY2 || 'TESTSECRET2',
+      // The AWS SDK's credential chain never asks an instance metadata service from a test.
+      AWS_EC2_METADATA_DISABLED: 'true',
       // The server goes away with this run: tests may leave big fixtures in it rather than
       // spend minutes deleting them (test/helpers/rgw-env.ts serverIsThrowaway).
       QSFS_TEST_THROWAWAY_SERVER: rgw ? '1' : '',

@@ -14,7 +14,8 @@ export interface Options {
 
   // general options (seed table 1)
   zone: string;                 // -z --zone
-  credentials?: string;         // -c --credentials (undefined: default file or environment)
+  credentials?: string;         // -c --credentials (undefined: default file, else the AWS default chain)
+  profile?: string;             // --profile: a profile of the AWS config files (the AWS default chain)
   logdir: string;               // -l --logdir
   loglevel: LogLevel;           // -L --loglevel
   filemode: number;             // -F --filemode (permission bits only)

@@ -66,7 +66,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     afterCrash();
   });
 
-  const credentials = await loadCredentials(o.credentials).catch(rethrowAs(CredentialsError));
+  const credentials = await loadCredentials(o.credentials, process.env, o.profile).catch(rethrowAs(CredentialsError));
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
   for (const [option, why] of REFUSED_OPTIONS) {
@@ -118,7 +118,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     bucket: o.bucket, prefix: o.prefix, mountpoint: path.resolve(o.mountpoint), endpoint: endpoint.url, startedAt,
     openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
     cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
-    logFile: file,
+    logFile: file, credentials: credentials.describe(),
   });
   let statusServer: StatusServer | undefined;
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {

@@ -20,6 +20,8 @@ export interface StatusFacts {
   fuseThreadStates: number;
   /** The log file (none in the foreground: stderr). */
   logFile?: string;
+  /** Where the keys come from and which (never the secret). */
+  credentials?: string;
 }
 
 const MB = 1024 * 1024;
@@ -37,6 +39,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     `qsfs status at ${now.toISOString()} (up ${uptime} s, pid ${process.pid}, rss ${mb(f.rssBytes)})`,
     `mount:     ${f.bucket}${f.prefix ? `:/${f.prefix}` : ''} on ${f.mountpoint} via ${f.endpoint}`,
     `log:       ${f.logFile ?? 'stderr (foreground)'}`,
+    ...(f.credentials ? [`keys:      ${f.credentials}`] : []),
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,
     ...f.dirtyFiles.slice(0, 5).map((d) => `           ${d.path}: ${mb(d.stored)} of ${mb(d.size)} stored${d.uploading ? ' (uploading)' : ''}`),

@@ -4,14 +4,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Endpoint } from '../config/endpoint.js';
-import type { Credentials } from '../config/credentials.js';
+import type { CredentialSource } from '../config/credentials.js';
 import type { Logger } from '../log.js';
 import { RequestStats } from './request-stats.js';
 import { SignedHttp } from './signed-http.js';
 
 export interface S3ClientSettings {
   endpoint: Endpoint;
-  credentials: Credentials;
+  credentials: CredentialSource;
   retries: number;
   /** Seconds a request may make no progress before it is abandoned. */
   reqtimeout: number;

@@ -14,10 +14,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { createHash } from 'node:crypto';
 import { unbracketed, type Endpoint } from '../config/endpoint.js';
-import type { Credentials } from '../config/credentials.js';
+import type { CredentialSource, Credentials } from '../config/credentials.js';
 import type { Logger } from '../log.js';
 import type { RequestStats } from './request-stats.js';
-import { toStoreError } from './errors.js';
+import { StoreError, toStoreError } from './errors.js';
 import { backoffDelay, isRetryable } from './retry-policy.js';
 import { DirectHttp, UnsupportedResponse } from './direct-http.js';
 import type { Body } from './object-store.js';
@@ -58,7 +58,7 @@ export interface SignedResponse {
 
 export interface SignedHttpSettings {
   endpoint: Endpoint;
-  credentials: Credentials;
+  credentials: CredentialSource;
   agent: http.Agent;
   retries: number;
   reqtimeout: number;
@@ -92,7 +92,7 @@ export class SignedHttp {
   private readonly viaNodeHttp = new Set<string>();
 
   constructor(private readonly s: SignedHttpSettings) {
-    this.signer = new SigV4Signer({ accessKeyId: s.credentials.accessKeyId, secretAccessKey: s.credentials.secretAccessKey }, s.endpoint.region);
+    this.signer = new SigV4Signer(s.endpoint.region);
     this.base = new URL(s.endpoint.url);
     this.transport = this.base.protocol === 'https:' ? https : http;
     this.port = this.base.port === '' ? undefined : Number(this.base.port);
@@ -135,7 +135,9 @@ export class SignedHttp {
       'x-amz-content-sha256': r.body === undefined ? EMPTY_SHA256 : 'UNSIGNED-PAYLOAD',
     };
     if (r.body !== undefined || r.method === 'PUT' || r.method === 'POST') headers['content-length'] = String(bodyLength);
-    const signed = { headers: this.signer.sign({ method: r.method, path, query: r.query ?? {}, headers: lowerCaseNames(headers) }) };
+    const held = this.s.credentials.current();
+    const credentials = held instanceof Promise ? await renewed(held) : held;
+    const signed = { headers: this.signer.sign({ method: r.method, path, query: r.query ?? {}, headers: lowerCaseNames(headers) }, credentials) };
     let status: number | string = '-';
     let received = 0;
     try {
@@ -360,4 +362,13 @@ function lowerCaseNames(headers: Record<string, string>): Record<string, string>
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
   return out;
+}
+
+/** Renewed credentials, or the reason there are none as an error that is not retried. */
+async function renewed(pending: Promise<Credentials>): Promise<Credentials> {
+  try {
+    return await pending;
+  } catch (err) {
+    throw new StoreError('access-denied', `cannot renew the credentials: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
 }

@@ -35,16 +35,20 @@ const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
 export class SigV4Signer {
   private keyDay = '';
+  private keySecret = '';
   private key: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly credentials: SigningCredentials, private readonly region: string, private readonly service = 's3') {}
+  constructor(private readonly region: string, private readonly service = 's3') {}
 
-  /** The headers to send: the request's, with x-amz-date, the session token if any, and authorization. */
-  sign(r: RequestToSign, now: Date = new Date()): Record<string, string> {
+  /**
+   * The headers to send: the request's, with x-amz-date, the session token if any, and
+   * authorization. The credentials come with each request: they may be renewed during a mount.
+   */
+  sign(r: RequestToSign, credentials: SigningCredentials, now: Date = new Date()): Record<string, string> {
     const amzDate = now.toISOString().replace(/[-:]|\.\d{3}/g, ''); // 20261203T191500Z
     const day = amzDate.slice(0, 8);
     const headers: Record<string, string> = { ...r.headers, 'x-amz-date': amzDate };
-    if (this.credentials.sessionToken) headers['x-amz-security-token'] = this.credentials.sessionToken;
+    if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
 
     const names = Object.keys(headers).filter((n) => !UNSIGNABLE.has(n)).sort();
     let canonicalHeaders = '';
@@ -60,17 +64,18 @@ export class SigV4Signer {
 
     const scope = `${day}/${this.region}/${this.service}/aws4_request`;
     const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
-    const signature = createHmac('sha256', this.signingKey(day)).update(stringToSign).digest('hex');
-    headers['authorization'] = `AWS4-HMAC-SHA256 Credential=${this.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
+    const signature = createHmac('sha256', this.signingKey(day, credentials.secretAccessKey)).update(stringToSign).digest('hex');
+    headers['authorization'] = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
     return headers;
   }
 
-  /** The day's key: four HMACs, once a day rather than once a request. */
-  private signingKey(day: string): Buffer {
-    if (day !== this.keyDay) {
+  /** The day's key: four HMACs, once a day (and once per renewed secret) rather than once a request. */
+  private signingKey(day: string, secret: string): Buffer {
+    if (day !== this.keyDay || secret !== this.keySecret) {
       const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
-      this.key = hmac(hmac(hmac(hmac(`AWS4${this.credentials.secretAccessKey}`, day), this.region), this.service), 'aws4_request');
+      this.key = hmac(hmac(hmac(hmac(`AWS4${secret}`, day), this.region), this.service), 'aws4_request');
       this.keyDay = day;
+      this.keySecret = secret;
     }
     return this.key;
   }

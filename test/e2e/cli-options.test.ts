@@ -107,7 +107,7 @@ describe('command-line options on a real mount', () => {
     }
   });
 
-  test('without a credentials file, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are used', async () => {
+  test('without a credentials file, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are used (the AWS default chain)', async () => {
     assert.equal(await fsp.access('/etc/qsfs.cred').then(() => true, () => false), false, 'this test needs /etc/qsfs.cred to be absent');
     const work = await makeWorkdir('envcred');
     const e = testEndpoint();
@@ -119,7 +119,8 @@ describe('command-line options on a real mount', () => {
       const pid = await daemonPid(work.mountpoint);
       await sh(`fusermount -u ${work.mountpoint}`);
       await waitForExit(pid, 10_000);
-      const bare = await runQsfs(args, { env: { PATH: process.env.PATH } });
+      // Nothing for the AWS default chain either (no files; no instance metadata: loopback only).
+      const bare = await runQsfs(args, { env: { PATH: process.env.PATH, AWS_EC2_METADATA_DISABLED: 'true', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent' } });
       assert.equal(bare.code, 1);
       assert.match(bare.stderr, /no credentials: .*AWS_ACCESS_KEY_ID/);
     } finally {

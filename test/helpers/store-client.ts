@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { pino, type Logger } from 'pino';
 import { resolveEndpoint } from '../../src/config/endpoint.js';
+import { fixedCredentials } from '../../src/config/credentials.js';
 import { createS3Client, type S3ClientBundle } from '../../src/store/s3-client.js';
 import { StoreError, type StoreErrorKind } from '../../src/store/errors.js';
 import { testEndpoint } from './rgw-env.js';
@@ -27,7 +28,7 @@ export function storeClient(opts: StoreClientOptions = {}): S3ClientBundle {
   const e = testEndpoint();
   return createS3Client({
     endpoint: resolveEndpoint({ zone: 'us-east-1', host: '127.0.0.1', protocol: 'http', port: opts.port ?? e.port, pathstyle: false }),
-    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: opts.secret ?? e.secretAccessKey, source: 'test' },
+    credentials: fixedCredentials({ accessKeyId: e.accessKeyId, secretAccessKey: opts.secret ?? e.secretAccessKey, source: 'test' }),
     retries: 1,
     reqtimeout: opts.reqtimeout ?? 30,
     numtransfer: opts.numtransfer ?? 4,

@@ -107,19 +107,19 @@ describe('loadCredentials', () => {
 
   test('a 0600 file is read', async () => {
     const file = await credFile('ok.cred', 0o600, `# comment\r\n${KEY}:${SECRET}\r\n`);
-    const c = await loadCredentials(file, {});
+    const c = await (await loadCredentials(file, {})).current();
     assert.deepEqual(c, { accessKeyId: KEY, secretAccessKey: SECRET, source: file });
   });
 
   test('a 0400 file is read', async () => {
     const file = await credFile('ro.cred', 0o400);
-    const c = await loadCredentials(file, {});
+    const c = await (await loadCredentials(file, {})).current();
     assert.equal(c.secretAccessKey, SECRET);
   });
 
   test('an explicit file wins over the environment', async () => {
     const file = await credFile('wins.cred', 0o600);
-    const c = await loadCredentials(file, { AWS_ACCESS_KEY_ID: 'ENVKEY', AWS_SECRET_ACCESS_KEY: 'ENVSECRET' });
+    const c = await withEnv({ AWS_ACCESS_KEY_ID: 'ENVKEY', AWS_SECRET_ACCESS_KEY: 'ENVSECRET' }, async () => (await loadCredentials(file)).current());
     assert.equal(c.accessKeyId, KEY);
     assert.equal(c.source, file);
   });
@@ -161,15 +161,17 @@ describe('loadCredentials', () => {
 
   const defaultExists = fs.existsSync(DEFAULT_CREDENTIALS_FILE);
 
-  test('no file given: the environment when the default file is missing', async () => {
-    const env = { AWS_ACCESS_KEY_ID: 'ENVKEY', AWS_SECRET_ACCESS_KEY: SECRET };
+  test('no file given: the AWS default chain, which reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, when the default file is missing', async () => {
+    const env = { ...NO_AWS_FILES, AWS_ACCESS_KEY_ID: 'ENVKEY', AWS_SECRET_ACCESS_KEY: SECRET };
     if (!defaultExists) {
-      assert.deepEqual(await loadCredentials(undefined, env), { accessKeyId: 'ENVKEY', secretAccessKey: SECRET, source: 'environment' });
+      const c = await withEnv(env, async () => (await loadCredentials(undefined)).current());
+      assert.deepEqual({ ...c, source: undefined }, { accessKeyId: 'ENVKEY', secretAccessKey: SECRET, sessionToken: undefined, expiration: undefined, source: undefined });
+      assert.equal(c.source, 'the AWS default credential chain');
     } else {
       // This machine has a default file: it is used (or refused), never the environment.
       let result: { source: string } | undefined;
       try {
-        result = await loadCredentials(undefined, env);
+        result = await withEnv(env, () => loadCredentials(undefined));
       } catch (err) {
         assert.ok(err instanceof CredentialsError);
         assert.ok(err.message.includes(DEFAULT_CREDENTIALS_FILE));
@@ -179,16 +181,80 @@ describe('loadCredentials', () => {
     }
   });
 
-  test('no file given and no environment: the error names AWS_ACCESS_KEY_ID', async () => {
-    if (!defaultExists) {
-      await assert.rejects(loadCredentials(undefined, {}), isCredentialsError(/AWS_ACCESS_KEY_ID/));
-      // only half of the pair is not enough either, and the half that is set is not shown
-      await assert.rejects(loadCredentials(undefined, { AWS_ACCESS_KEY_ID: KEY }), isCredentialsError(/AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY/));
-      await assert.rejects(loadCredentials(undefined, { AWS_SECRET_ACCESS_KEY: SECRET }), isCredentialsError(/-c FILE/));
-      await assert.rejects(loadCredentials(undefined, { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '' }), isCredentialsError(/AWS_ACCESS_KEY_ID/));
-    } else {
-      const r = await loadCredentials(undefined, {}).then((c) => c.source, (err: unknown) => (err as Error).message);
-      assert.ok(r.includes(DEFAULT_CREDENTIALS_FILE), r);
+  test('no file given and nothing for the chain: one line naming the ways, no secret', async () => {
+    if (defaultExists) return;
+    for (const extra of [{}, { AWS_ACCESS_KEY_ID: KEY }, { AWS_SECRET_ACCESS_KEY: SECRET }]) {
+      const err = await withEnv({ ...NO_AWS_FILES, ...extra }, () => loadCredentials(undefined)).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof CredentialsError, String(err));
+      assert.match(err.message, /^no credentials: \/etc\/qsfs\.cred does not exist and the AWS default chain found none \(.*\); use -c FILE, AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY, or --profile NAME$/);
+      assert.ok(!err.message.includes(SECRET));
     }
   });
+
+  test('--profile: a profile of a shared credentials file; a profile that is not there is named', async () => {
+    const file = path.join(dir, 'shared-credentials');
+    await fsp.writeFile(file, `[default]\naws_access_key_id = DEFAULTKEY\naws_secret_access_key = x\n\n[qsfs-test]\naws_access_key_id = ${KEY}\naws_secret_access_key = ${SECRET}\n`);
+    const env = { ...NO_AWS_FILES, AWS_SHARED_CREDENTIALS_FILE: file };
+    const source = await withEnv(env, () => loadCredentials(undefined, process.env, 'qsfs-test'));
+    assert.equal((await source.current()).accessKeyId, KEY);
+    assert.equal(source.source, 'the AWS default credential chain (profile qsfs-test)');
+    assert.match(source.describe(), new RegExp(`access key ${KEY}`));
+    assert.doesNotMatch(source.describe(), new RegExp(SECRET));
+    const err = await withEnv(env, () => loadCredentials(undefined, process.env, 'nope')).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof CredentialsError);
+    assert.match(err.message, /profile nope/);
+    await assert.rejects(loadCredentials('/etc/qsfs.cred', {}, 'qsfs-test'), isCredentialsError(/either -c FILE .* or --profile NAME/));
+  });
+
+  test('credential_process: keys from a program; expiring keys are fetched again before they expire', async () => {
+    // The program counts its runs and gives keys that expire 4 s later: they are renewed halfway.
+    const counter = path.join(dir, 'runs');
+    const program = path.join(dir, 'give-keys.sh');
+    await fsp.writeFile(program, `#!/bin/sh
+n=$(cat ${counter} 2>/dev/null || echo 0); n=$((n + 1)); echo $n > ${counter}
+exp=$(date -u -d '+5 seconds' +%Y-%m-%dT%H:%M:%SZ)
+printf '{"Version":1,"AccessKeyId":"KEY%s","SecretAccessKey":"${SECRET}","SessionToken":"token%s","Expiration":"%s"}' $n $n $exp
+`, { mode: 0o700 });
+    const config = path.join(dir, 'config');
+    await fsp.writeFile(config, `[profile proc]\ncredential_process = ${program}\n`);
+    const env = { ...NO_AWS_FILES, AWS_CONFIG_FILE: config };
+    await withEnv(env, async () => {
+      const source = await loadCredentials(undefined, process.env, 'proc');
+      const first = source.current();
+      assert.ok(!(first instanceof Promise), 'good keys are at hand, no promise');
+      assert.equal(first.accessKeyId, 'KEY1');
+      assert.equal(first.sessionToken, 'token1');
+      assert.ok(first.expiration && first.expiration.getTime() > Date.now() + 3000);
+      await new Promise((r) => setTimeout(r, 2600));
+      const again = await source.current();
+      assert.equal(again.accessKeyId, 'KEY2', 'fetched again halfway to the expiration');
+      assert.match(source.describe(), /access key KEY2, expires .*, renewed 1 time\(s\)/);
+      assert.equal((await fsp.readFile(counter, 'utf8')).trim(), '2');
+    });
+  });
 });
+
+/** Environment for the AWS chain that finds nothing by itself: no files, no instance metadata. */
+const NO_AWS_FILES: Record<string, string | undefined> = {
+  AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_PROFILE: undefined,
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials', AWS_CONFIG_FILE: '/nonexistent/config',
+  AWS_EC2_METADATA_DISABLED: 'true', AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: undefined, AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined,
+  AWS_WEB_IDENTITY_TOKEN_FILE: undefined, AWS_ROLE_ARN: undefined,
+};
+
+/** Runs `fn` with these variables in process.env (undefined: unset), as the SDK's chain reads it. */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
+  const saved = new Map(Object.keys(vars).map((k) => [k, process.env[k]]));
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}

@@ -247,7 +247,7 @@ test('help text lists every option from the table with its default', () => {
 test('every Options field except the positionals has exactly one table row', () => {
   const keys = OPTION_TABLE.map((spec) => spec.key).filter((key) => key !== 'help' && key !== 'version');
   // Options without a default are absent unless given (-e and --metadata-ttl exclude each other).
-  const given = { ...options('b', '/m', '-c', '/c', '-e', '5'), ...options('b', '/m', '--metadata-ttl', '1') };
+  const given = { ...options('b', '/m', '-c', '/c', '-e', '5'), ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p') };
   const fields = Object.keys(given).filter((k) => !['bucket', 'prefix', 'mountpoint'].includes(k));
   assert.deepEqual([...keys].sort(), [...fields].sort());
   const shorts = OPTION_TABLE.flatMap((spec) => (spec.short ? [spec.short] : []));

@@ -85,7 +85,7 @@ async function smithySign(r: RequestToSign, date: Date, sessionToken?: string): 
 for (const { what, r } of cases) {
   test(`the same signature as the SDK's signer: ${what}`, async () => {
     const date = new Date('2026-12-03T19:15:42.123Z');
-    const ours = new SigV4Signer({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }, 'us-east-1').sign(r, date);
+    const ours = new SigV4Signer('us-east-1').sign(r, { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }, date);
     const theirs = await smithySign(r, date);
     assert.equal(ours['x-amz-date'], '20261203T191542Z');
     assert.equal(ours['authorization'], theirs['authorization']);
@@ -93,10 +93,11 @@ for (const { what, r } of cases) {
 }
 
 test('a session token is sent and signed; the signing key follows the day', async () => {
-  const signer = new SigV4Signer({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'token/with+chars=' }, 'us-east-1');
+  const signer = new SigV4Signer('us-east-1');
+  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'token/with+chars=' };
   for (const date of [new Date('2026-12-03T23:59:59Z'), new Date('2026-12-04T00:00:01Z')]) {
     const r = cases[0]!.r;
-    const ours = signer.sign(r, date);
+    const ours = signer.sign(r, credentials, date);
     const theirs = await smithySign(r, date, 'token/with+chars=');
     assert.equal(ours['x-amz-security-token'], 'token/with+chars=');
     assert.match(ours['authorization']!, /SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,/);
