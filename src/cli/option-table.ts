@@ -47,6 +47,8 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   { key: 'credentials', short: 'c', long: 'credentials', type: 'string', metavar: 'file',
     defaultText: '/etc/qsfs.cred',
     help: 'Credentials file holding ACCESS_KEY_ID:SECRET_KEY', group: GENERAL },
+  { key: 'metrics', long: 'metrics', type: 'string', metavar: '[host:]port',
+    help: 'Serve Prometheus metrics at http://HOST:PORT/metrics (host 127.0.0.1 unless given)', group: GENERAL },
   { key: 'profile', long: 'profile', type: 'string', metavar: 'name',
     help: 'Profile of the AWS config files for the AWS default credential chain, used instead of a credentials file', group: GENERAL },
   { key: 'logdir', short: 'l', long: 'logdir', type: 'string', metavar: 'dir', default: '/var/log/qsfs/',

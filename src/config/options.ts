@@ -16,6 +16,7 @@ export interface Options {
   zone: string;                 // -z --zone
   credentials?: string;         // -c --credentials (undefined: default file, else the AWS default chain)
   profile?: string;             // --profile: a profile of the AWS config files (the AWS default chain)
+  metrics?: string;             // --metrics [HOST:]PORT: the Prometheus endpoint (off unless given)
   logdir: string;               // -l --logdir
   loglevel: LogLevel;           // -L --loglevel
   filemode: number;             // -F --filemode (permission bits only)

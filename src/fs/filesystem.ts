@@ -8,6 +8,7 @@
 //   metadata-changes.ts  chmod, chown, utimens and extended attributes
 // Each operation below changes those through them, so that rename, unlink and flush each act on
 // one structure per path.
+import { promises as fsp } from 'node:fs';
 import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
 import type { ObjectStore, PutOptions } from '../store/object-store.js';
@@ -631,6 +632,17 @@ export class Filesystem {
     let spilledFiles = 0;
     for (const data of files) if (data.spillPath !== undefined) spilledFiles++;
     return { memoryBytes: this.budget.usedBytes, maxBytes: this.s.maxcacheBytes, cachedFiles: files.size, spilledFiles };
+  }
+
+  /** Disk blocks in use by spilled file data (sparse spill files count what they hold). */
+  async cacheDiskBytes(): Promise<number> {
+    let bytes = 0;
+    for (const data of this.files.cachedData()) {
+      if (data.spillPath === undefined) continue;
+      const st = await fsp.stat(data.spillPath).catch(() => undefined);
+      if (st) bytes += st.blocks * 512;
+    }
+    return bytes;
   }
 
   transfers(): { uploads: { active: number; waiting: number }; downloads: { active: number; waiting: number }; multipartOpen: number } {

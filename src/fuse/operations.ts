@@ -32,9 +32,19 @@ function timeArgument(ms: number): number | undefined {
  * The operations table. `caller` says who made the request whose handler runs now (the addon
  * publishes it before each dispatch; it must be read before the handler's first await).
  */
-export function createOperations(fs: Filesystem, log: Logger, caller: () => Caller): Operations {
+/** Sees every operation that reaches JavaScript, with its time (the metrics endpoint). */
+export type OperationObserver = (op: string, seconds: number, ok: boolean) => void;
+
+export function createOperations(fs: Filesystem, log: Logger, caller: () => Caller, observe?: OperationObserver): Operations {
   /** Runs an operation; `answer` turns its value into the callback's arguments. */
-  function run<T>(op: string, path: string, reply: Reply, work: () => Promise<T> | T, answer: (value: T) => unknown[] = () => [0]): void {
+  function run<T>(op: string, path: string, done: Reply, work: () => Promise<T> | T, answer: (value: T) => unknown[] = () => [0]): void {
+    const started = observe ? performance.now() : 0;
+    const reply: Reply = observe
+      ? (result, ...values) => {
+        observe(op, (performance.now() - started) / 1000, result >= 0);
+        done(result, ...values);
+      }
+      : done;
     let promise: Promise<T>;
     try {
       promise = Promise.resolve(work());

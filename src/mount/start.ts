@@ -21,6 +21,7 @@ import { EXIT_CRASH, MountedFilesystem } from './mount.js';
 import { MountpointError, checkMountpoint } from './mountpoint.js';
 import { formatStatus } from './status-report.js';
 import { serveStatus, type StatusServer } from './status-socket.js';
+import { parseListenAddress, startMetrics, type MetricsEndpoint } from '../metrics/prometheus.js';
 
 /**
  * SIGUSR1: the status goes once to stderr with -f, or (in the background) to the mount's status
@@ -66,6 +67,10 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     afterCrash();
   });
 
+  const metricsAddress = o.metrics === undefined ? undefined : parseListenAddress(o.metrics);
+  if (o.metrics !== undefined && metricsAddress === undefined) {
+    throw new StartupError(`--metrics: '${o.metrics}' is not [HOST:]PORT (e.g. 9464, or 127.0.0.1:9464)`);
+  }
   const credentials = await loadCredentials(o.credentials, process.env, o.profile).catch(rethrowAs(CredentialsError));
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
@@ -118,13 +123,14 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     bucket: o.bucket, prefix: o.prefix, mountpoint: path.resolve(o.mountpoint), endpoint: endpoint.url, startedAt,
     openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
     cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
-    logFile: file, credentials: credentials.describe(),
+    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url,
   });
   let statusServer: StatusServer | undefined;
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {
     statusSignal: () => writeStatus(statusReport(), o.foreground ? undefined : mountFiles(o.logdir, o.mountpoint).status, logger),
     close: () => {
       statusServer?.close();
+      metrics?.close();
       logger.info({ requests: s3.stats.snapshot() }, 'request counts');
       s3.destroy();
     },
@@ -133,10 +139,20 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   if (o.single) process.env['QSFS_FUSE_SINGLE_THREAD'] = '1';
   // The addon answers getxattr of other names itself (security.capability before every write).
   process.env['QSFS_FUSE_XATTR_PREFIXES'] = STORED_XATTR_PREFIXES.join(',');
+  let metrics: MetricsEndpoint | undefined;
+  if (metricsAddress) {
+    metrics = await startMetrics(metricsAddress, {
+      requests: s3.stats, cacheUse: () => fs.cacheUse(), cacheDiskBytes: () => fs.cacheDiskBytes(), dirtyFiles: () => fs.dirtyFiles(), transfers: () => fs.transfers(),
+    }, logger).catch((err: unknown) => {
+      s3.destroy();
+      throw new StartupError(`--metrics: cannot listen on ${o.metrics}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    });
+  }
   try {
-    await mounted.mount(createOperations(fs, logger, currentCaller));
+    await mounted.mount(createOperations(fs, logger, currentCaller, metrics?.observeOperation));
     afterCrash = () => void mounted.crashed();
   } catch (err) {
+    metrics?.close();
     s3.destroy();
     throw new StartupError(describeMountFailure(err, o.mountpoint));
   }

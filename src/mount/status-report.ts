@@ -22,6 +22,8 @@ export interface StatusFacts {
   logFile?: string;
   /** Where the keys come from and which (never the secret). */
   credentials?: string;
+  /** The Prometheus endpoint, when one is served. */
+  metricsUrl?: string;
 }
 
 const MB = 1024 * 1024;
@@ -40,6 +42,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     `mount:     ${f.bucket}${f.prefix ? `:/${f.prefix}` : ''} on ${f.mountpoint} via ${f.endpoint}`,
     `log:       ${f.logFile ?? 'stderr (foreground)'}`,
     ...(f.credentials ? [`keys:      ${f.credentials}`] : []),
+    ...(f.metricsUrl ? [`metrics:   ${f.metricsUrl}`] : []),
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,
     ...f.dirtyFiles.slice(0, 5).map((d) => `           ${d.path}: ${mb(d.stored)} of ${mb(d.size)} stored${d.uploading ? ' (uploading)' : ''}`),

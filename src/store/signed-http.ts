@@ -117,6 +117,7 @@ export class SignedHttp {
         return await this.attempt(bucket, r);
       } catch (err) {
         if (attempt >= attempts || !isRetryable(err)) throw toStoreError(err, what);
+        this.s.stats.retried(r.operation);
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt)));
       }
     }
@@ -145,12 +146,12 @@ export class SignedHttp {
       const response = this.direct && !this.viaNodeHttp.has(r.operation) ? await this.directRequest(this.direct, target, r) : await this.exchange(target, r);
       status = response.status;
       received = r.method === 'HEAD' ? 0 : Number(response.headers['content-length'] ?? 0) || 0;
-      this.s.stats.record(r.operation, true, { sent: bodyLength, received });
+      this.s.stats.record(r.operation, true, { sent: bodyLength, received }, { status, seconds: (performance.now() - started) / 1000 });
       return response;
     } catch (err) {
       const e = err as AttemptError;
       status = e.$metadata?.httpStatusCode ?? e.code ?? e.name;
-      this.s.stats.record(r.operation, false, { sent: bodyLength, received });
+      this.s.stats.record(r.operation, false, { sent: bodyLength, received }, { status: status ?? 'error', seconds: (performance.now() - started) / 1000 });
       throw err;
     } finally {
       this.s.requestLog?.info({

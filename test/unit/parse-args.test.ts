@@ -247,7 +247,7 @@ test('help text lists every option from the table with its default', () => {
 test('every Options field except the positionals has exactly one table row', () => {
   const keys = OPTION_TABLE.map((spec) => spec.key).filter((key) => key !== 'help' && key !== 'version');
   // Options without a default are absent unless given (-e and --metadata-ttl exclude each other).
-  const given = { ...options('b', '/m', '-c', '/c', '-e', '5'), ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p') };
+  const given = { ...options('b', '/m', '-c', '/c', '-e', '5'), ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p', '--metrics', '9464') };
   const fields = Object.keys(given).filter((k) => !['bucket', 'prefix', 'mountpoint'].includes(k));
   assert.deepEqual([...keys].sort(), [...fields].sort());
   const shorts = OPTION_TABLE.flatMap((spec) => (spec.short ? [spec.short] : []));
@@ -261,4 +261,13 @@ test('-V returns the version text', () => {
 
 test('-- ends options, so a mountpoint may start with a dash', () => {
   assert.equal(options('-f', '--', 'b', '-odd').mountpoint, path.resolve('-odd'));
+});
+
+test('--metrics takes PORT or HOST:PORT, loopback by default', async () => {
+  const { parseListenAddress } = await import('../../src/metrics/prometheus.js');
+  assert.deepEqual(parseListenAddress('9464'), { host: '127.0.0.1', port: 9464 });
+  assert.deepEqual(parseListenAddress(':9464'), { host: '127.0.0.1', port: 9464 });
+  assert.deepEqual(parseListenAddress('0.0.0.0:9464'), { host: '0.0.0.0', port: 9464 });
+  assert.deepEqual(parseListenAddress('[::1]:9464'), { host: '::1', port: 9464 });
+  for (const bad of ['', 'x', '99999', 'host:', 'a:b:9']) assert.equal(parseListenAddress(bad), undefined, bad);
 });
