@@ -55,7 +55,7 @@ export function parseCredentials(text: string, source: string): Credentials {
  * The mount's credential source, checked now: a file that is missing, readable by others or
  * malformed, or a chain that finds nothing, is a CredentialsError with one line for the user.
  */
-export async function loadCredentials(file: string | undefined, env: NodeJS.ProcessEnv = process.env, profile?: string): Promise<CredentialSource> {
+export async function loadCredentials(file: string | undefined, profile?: string): Promise<CredentialSource> {
   if (file !== undefined && profile !== undefined) {
     throw new CredentialsError('give either -c FILE (a qsfs credentials file) or --profile NAME (a profile of the AWS config files), not both');
   }
@@ -63,7 +63,7 @@ export async function loadCredentials(file: string | undefined, env: NodeJS.Proc
     const fromFile = await readCredentialsFile(file);
     if (fromFile) return fixedCredentials(fromFile);
   }
-  return defaultChain(env, profile);
+  return defaultChain(profile);
 }
 
 /** The file's keys; undefined when no file was given and the default one does not exist. */
@@ -116,9 +116,10 @@ const RENEW_RETRY_MS = 10_000;
  * expire, or halfway through their life when that is shorter. A renewal that fails while the
  * keys still work is tried again 10 s later; once they have expired, requests fail with its reason.
  */
-async function defaultChain(env: NodeJS.ProcessEnv, profile: string | undefined): Promise<CredentialSource> {
+async function defaultChain(profile: string | undefined): Promise<CredentialSource> {
   const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-  const name = profile ?? env['AWS_PROFILE'];
+  // The SDK reads process.env itself: the name in messages comes from the same place.
+  const name = profile ?? process.env['AWS_PROFILE'];
   const source = `the AWS default credential chain${name ? ` (profile ${name})` : ''}`;
   const provider = defaultProvider(profile !== undefined ? { profile } : {}) as (o?: { forceRefresh?: boolean }) => Promise<ProvidedCredentials>;
   const fetch = async (forceRefresh: boolean): Promise<Credentials> => {

@@ -71,7 +71,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   if (o.metrics !== undefined && metricsAddress === undefined) {
     throw new StartupError(`--metrics: '${o.metrics}' is not [HOST:]PORT (e.g. 9464, or 127.0.0.1:9464)`);
   }
-  const credentials = await loadCredentials(o.credentials, process.env, o.profile).catch(rethrowAs(CredentialsError));
+  const credentials = await loadCredentials(o.credentials, o.profile).catch(rethrowAs(CredentialsError));
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
   for (const [option, why] of REFUSED_OPTIONS) {

@@ -12,7 +12,6 @@
 // through node:https and the agent.
 import http from 'node:http';
 import https from 'node:https';
-import { createHash } from 'node:crypto';
 import { unbracketed, type Endpoint } from '../config/endpoint.js';
 import type { CredentialSource, Credentials } from '../config/credentials.js';
 import type { Logger } from '../log.js';
@@ -21,11 +20,7 @@ import { StoreError, toStoreError } from './errors.js';
 import { backoffDelay, isRetryable } from './retry-policy.js';
 import { DirectHttp, UnsupportedResponse } from './direct-http.js';
 import type { Body } from './object-store.js';
-import { SigV4Signer, escapeUri } from './sigv4.js';
-
-export { escapeUri } from './sigv4.js';
-
-const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+import { EMPTY_SHA256, SigV4Signer, escapeUri } from './sigv4.js';
 
 export interface SignedRequest {
   /** The S3 operation name, as the SDK calls it: request counters and -U logs use it. */
@@ -138,11 +133,11 @@ export class SignedHttp {
     if (r.body !== undefined || r.method === 'PUT' || r.method === 'POST') headers['content-length'] = String(bodyLength);
     const held = this.s.credentials.current();
     const credentials = held instanceof Promise ? await renewed(held) : held;
-    const signed = { headers: this.signer.sign({ method: r.method, path, query: r.query ?? {}, headers: lowerCaseNames(headers) }, credentials) };
+    const signedHeaders = this.signer.sign({ method: r.method, path, query: r.query ?? {}, headers }, credentials);
     let status: number | string = '-';
     let received = 0;
     try {
-      const target = { method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`, headers: signed.headers as Record<string, string> };
+      const target = { method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`, headers: signedHeaders };
       const response = this.direct && !this.viaNodeHttp.has(r.operation) ? await this.directRequest(this.direct, target, r) : await this.exchange(target, r);
       status = response.status;
       received = r.method === 'HEAD' ? 0 : Number(response.headers['content-length'] ?? 0) || 0;
@@ -356,13 +351,6 @@ async function gatherInto(res: http.IncomingMessage, expected: number): Promise<
   // A server that sends more than asked (no range support) still yields every byte.
   if (extra.length > 0) return Buffer.concat([out, ...extra]);
   return length === expected ? out : out.subarray(0, length);
-}
-
-/** SigV4 signs header names in lower case; callers may have written them otherwise. */
-function lowerCaseNames(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
-  return out;
 }
 
 /** Renewed credentials, or the reason there are none as an error that is not retried. */

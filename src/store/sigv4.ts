@@ -21,7 +21,7 @@ export interface RequestToSign {
   /** The path as sent, already escaped (S3 signs it as it is, not escaped again). */
   path: string;
   query: Record<string, string>;
-  /** Header names in lower case; `host` and `x-amz-content-sha256` among them. */
+  /** `host` and `x-amz-content-sha256` among them; names in any case (sent in lower case). */
   headers: Record<string, string>;
 }
 
@@ -31,7 +31,8 @@ const UNSIGNABLE = new Set([
   'referer', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'user-agent', 'x-amzn-trace-id',
 ]);
 
-const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+/** The payload hash of a request without a body. */
+export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
 export class SigV4Signer {
   private keyDay = '';
@@ -47,7 +48,10 @@ export class SigV4Signer {
   sign(r: RequestToSign, credentials: SigningCredentials, now: Date = new Date()): Record<string, string> {
     const amzDate = now.toISOString().replace(/[-:]|\.\d{3}/g, ''); // 20261203T191500Z
     const day = amzDate.slice(0, 8);
-    const headers: Record<string, string> = { ...r.headers, 'x-amz-date': amzDate };
+    // The one copy of the request's headers: SigV4 signs their names in lower case.
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(r.headers)) headers[name.toLowerCase()] = value;
+    headers['x-amz-date'] = amzDate;
     if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
 
     const names = Object.keys(headers).filter((n) => !UNSIGNABLE.has(n)).sort();

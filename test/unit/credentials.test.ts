@@ -107,13 +107,13 @@ describe('loadCredentials', () => {
 
   test('a 0600 file is read', async () => {
     const file = await credFile('ok.cred', 0o600, `# comment\r\n${KEY}:${SECRET}\r\n`);
-    const c = await (await loadCredentials(file, {})).current();
+    const c = await (await loadCredentials(file)).current();
     assert.deepEqual(c, { accessKeyId: KEY, secretAccessKey: SECRET, source: file });
   });
 
   test('a 0400 file is read', async () => {
     const file = await credFile('ro.cred', 0o400);
-    const c = await (await loadCredentials(file, {})).current();
+    const c = await (await loadCredentials(file)).current();
     assert.equal(c.secretAccessKey, SECRET);
   });
 
@@ -129,7 +129,7 @@ describe('loadCredentials', () => {
     test(`a ${octal} file is refused with "chmod 600"`, async () => {
       const file = await credFile(`open-${octal}.cred`, mode);
       await assert.rejects(
-        loadCredentials(file, {}),
+        loadCredentials(file),
         isCredentialsError(new RegExp(`accessible by group or others \\(mode ${octal}\\); run: chmod 600 ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`)),
       );
     });
@@ -138,7 +138,7 @@ describe('loadCredentials', () => {
   test('a missing explicit file "does not exist", even with environment credentials', async () => {
     const file = path.join(dir, 'nope.cred');
     await assert.rejects(
-      loadCredentials(file, { AWS_ACCESS_KEY_ID: KEY, AWS_SECRET_ACCESS_KEY: SECRET }),
+      withEnv({ AWS_ACCESS_KEY_ID: KEY, AWS_SECRET_ACCESS_KEY: SECRET }, () => loadCredentials(file)),
       isCredentialsError(/nope\.cred does not exist/),
     );
   });
@@ -146,17 +146,17 @@ describe('loadCredentials', () => {
   test('a directory is "not a regular file"', async () => {
     const sub = path.join(dir, 'a-dir');
     await fsp.mkdir(sub, { mode: 0o700 });
-    await assert.rejects(loadCredentials(sub, {}), isCredentialsError(/a-dir is not a regular file/));
+    await assert.rejects(loadCredentials(sub), isCredentialsError(/a-dir is not a regular file/));
   });
 
   test('a malformed 0600 file is refused without showing the secret', async () => {
     const file = await credFile('bad.cred', 0o600, `${KEY} ${SECRET}\n`);
-    await assert.rejects(loadCredentials(file, {}), isCredentialsError(/bad\.cred is malformed/));
+    await assert.rejects(loadCredentials(file), isCredentialsError(/bad\.cred is malformed/));
   });
 
   test('an empty 0600 file is refused', async () => {
     const file = await credFile('empty.cred', 0o600, '');
-    await assert.rejects(loadCredentials(file, {}), isCredentialsError(/empty\.cred holds no AccessKeyId:SecretKey line/));
+    await assert.rejects(loadCredentials(file), isCredentialsError(/empty\.cred holds no AccessKeyId:SecretKey line/));
   });
 
   const defaultExists = fs.existsSync(DEFAULT_CREDENTIALS_FILE);
@@ -195,15 +195,15 @@ describe('loadCredentials', () => {
     const file = path.join(dir, 'shared-credentials');
     await fsp.writeFile(file, `[default]\naws_access_key_id = DEFAULTKEY\naws_secret_access_key = x\n\n[qsfs-test]\naws_access_key_id = ${KEY}\naws_secret_access_key = ${SECRET}\n`);
     const env = { ...NO_AWS_FILES, AWS_SHARED_CREDENTIALS_FILE: file };
-    const source = await withEnv(env, () => loadCredentials(undefined, process.env, 'qsfs-test'));
+    const source = await withEnv(env, () => loadCredentials(undefined, 'qsfs-test'));
     assert.equal((await source.current()).accessKeyId, KEY);
     assert.equal(source.source, 'the AWS default credential chain (profile qsfs-test)');
     assert.match(source.describe(), new RegExp(`access key ${KEY}`));
     assert.doesNotMatch(source.describe(), new RegExp(SECRET));
-    const err = await withEnv(env, () => loadCredentials(undefined, process.env, 'nope')).then(() => undefined, (e: unknown) => e);
+    const err = await withEnv(env, () => loadCredentials(undefined, 'nope')).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof CredentialsError);
     assert.match(err.message, /profile nope/);
-    await assert.rejects(loadCredentials('/etc/qsfs.cred', {}, 'qsfs-test'), isCredentialsError(/either -c FILE .* or --profile NAME/));
+    await assert.rejects(loadCredentials('/etc/qsfs.cred', 'qsfs-test'), isCredentialsError(/either -c FILE .* or --profile NAME/));
   });
 
   test('credential_process: keys from a program; expiring keys are fetched again before they expire', async () => {
@@ -219,7 +219,7 @@ printf '{"Version":1,"AccessKeyId":"KEY%s","SecretAccessKey":"${SECRET}","Sessio
     await fsp.writeFile(config, `[profile proc]\ncredential_process = ${program}\n`);
     const env = { ...NO_AWS_FILES, AWS_CONFIG_FILE: config };
     await withEnv(env, async () => {
-      const source = await loadCredentials(undefined, process.env, 'proc');
+      const source = await loadCredentials(undefined, 'proc');
       const first = source.current();
       assert.ok(!(first instanceof Promise), 'good keys are at hand, no promise');
       assert.equal(first.accessKeyId, 'KEY1');
