@@ -57,6 +57,59 @@ describe('a mounted bucket', () => {
     assert.ok(rec.writes <= 64, `${rec.writes} write requests for 8 MiB`);
   });
 
+  test('8 KiB writes: each read through a second descriptor sees every byte written before it, and the object is whole', async () => {
+    // The addon gathers small writes into 1 MiB and hands full ones to JS without waiting: a read
+    // (the barrier) must wait for those on their way. 24 MiB in 8 KiB blocks, each block naming its
+    // index; every 37th block, and the 1 MiB boundaries around it, are read back at once.
+    const out = await sh(`python3 - ${mnt.p('w8k')} <<'EOF'
+import os, sys, hashlib
+p = sys.argv[1]
+w = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+r = os.open(p, os.O_RDONLY)
+h = hashlib.md5()
+n = 3072
+for i in range(n):
+    b = (b'%08d' % i) * 1024
+    os.write(w, b)
+    h.update(b)
+    if i % 37 == 0 or i % 128 in (0, 127):
+        got = os.pread(r, 8192 * (i + 1), 0)
+        assert len(got) == 8192 * (i + 1), (i, len(got))
+        assert got[-8192:] == b, i
+os.close(w)
+os.close(r)
+print(h.hexdigest())
+EOF`);
+    const expected = out.trim();
+    assert.match(expected, /^[0-9a-f]{32}$/);
+    assert.equal(md5(await bucket.get('w8k')), expected);
+  });
+
+  test('a gathered 1 MiB of 8 KiB writes the daemon refuses (past 5 TiB) fails a later write or close with EFBIG', async () => {
+    // The first 8 KiB write starts a gathered buffer 1 MiB - 8 KiB short of S3's 5 TiB; the
+    // buffer fills past the limit, goes to JS on its own, and JS refuses it: the error must come
+    // back to the application, on a write after it or at close, never dropped.
+    const out = await sh(`python3 - ${mnt.p('efbig')} <<'EOF'
+import os, sys, errno
+p = sys.argv[1]
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+start = 5 * 1024 ** 4 - (1024 * 1024 - 8192)
+err = None
+try:
+    for i in range(512):
+        os.pwrite(fd, b'x' * 8192, start + i * 8192)
+except OSError as e:
+    err = 'write %d: %s' % (i, errno.errorcode[e.errno])
+try:
+    os.close(fd)
+except OSError as e:
+    err = err or 'close: ' + errno.errorcode[e.errno]
+print(err)
+EOF`);
+    assert.match(out.trim(), /^(write \d+|close): EFBIG$/);
+    assert.equal((await bucket.head('efbig'))?.ContentLength ?? 0, 0, 'nothing past 5 TiB was uploaded');
+  });
+
   test('mkdir -p creates markers; rm -r removes everything under it', async () => {
     await sh(`mkdir -p ${mnt.p('d1/b/c')} && echo f > ${mnt.p('d1/b/c/f')}`);
     const dirMarker = await bucket.head('d1/b/');
