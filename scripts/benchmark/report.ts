@@ -89,10 +89,11 @@ export function timeTable(samples: Sample[], targets: TargetName[], workloads: r
   return table(rows);
 }
 
-/** Requests sent and megabytes moved (medians per run), daemon CPU seconds and peak RSS. */
+/** Requests sent and megabytes moved (medians per run), daemon CPU seconds and peak RSS (in MiB,
+ *  the unit of --maxcache, so that the budget --maxcache + 64 MiB reads off the table). */
 export function costTable(samples: Sample[], targets: TargetName[], workloads: readonly Workload[]): string {
   const fsTargets = targets.filter((t) => FILESYSTEMS.includes(t));
-  const header = ['workload', ...targets.map((t) => `${t} req`), ...targets.map((t) => `${t} MB`), ...fsTargets.map((t) => `${t} cpu s`), ...fsTargets.map((t) => `${t} rss MB`)];
+  const header = ['workload', ...targets.map((t) => `${t} req`), ...targets.map((t) => `${t} MB`), ...fsTargets.map((t) => `${t} cpu s`), ...fsTargets.map((t) => `${t} rss MiB`)];
   const rows = [header];
   for (const w of workloads) {
     rows.push([
@@ -100,7 +101,7 @@ export function costTable(samples: Sample[], targets: TargetName[], workloads: r
       ...targets.map((t) => { const s = medianOf(samples, t, w, (x) => x.requests); return s ? String(Math.round(s.median)) : '-'; }),
       ...targets.map((t) => { const s = medianOf(samples, t, w, (x) => (x.bytesUp + x.bytesDown) / 1e6); return s ? fmt(s.median) : '-'; }),
       ...fsTargets.map((t) => { const s = medianOf(samples, t, w, (x) => x.cpuSeconds); return s ? fmt(s.median) : '-'; }),
-      ...fsTargets.map((t) => { const s = medianOf(samples, t, w, (x) => x.peakRss); return s ? String(Math.round(s.median / 1e6)) : '-'; }),
+      ...fsTargets.map((t) => { const s = medianOf(samples, t, w, (x) => x.peakRss); return s ? String(Math.round(s.median / 2 ** 20)) : '-'; }),
     ]);
   }
   return table(rows);
