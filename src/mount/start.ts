@@ -10,6 +10,8 @@ import { UnsafeDirectoryError, ensurePrivateDirectory } from '../config/private-
 import { createS3Client } from '../store/s3-client.js';
 import { S3ObjectStore } from '../store/s3-store.js';
 import { StoreError } from '../store/errors.js';
+import { ObjectEncryption, type EncryptionChoice } from '../store/encryption.js';
+import { SseKeyError, readSseCustomerKey } from '../config/sse-key.js';
 import { Filesystem } from '../fs/filesystem.js';
 import { Freshness } from '../fs/freshness.js';
 import { createOperations } from '../fuse/operations.js';
@@ -72,6 +74,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     throw new StartupError(`--metrics: '${o.metrics}' is not [HOST:]PORT (e.g. 9464, or 127.0.0.1:9464)`);
   }
   const credentials = await loadCredentials(o.credentials, o.profile).catch(rethrowAs(CredentialsError));
+  const encryption = await encryptionOf(o, logger);
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
   for (const [option, why] of REFUSED_OPTIONS) {
@@ -88,7 +91,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   const s3 = createS3Client({
     endpoint, credentials, retries: o.retries, reqtimeout: o.reqtimeout, numtransfer: o.numtransfer, logRequests: o.curldbg,
   }, logger);
-  const store = new S3ObjectStore(s3, o.bucket);
+  const store = new S3ObjectStore(s3, o.bucket, encryption);
   try {
     await store.checkBucket(AbortSignal.timeout(BUCKET_CHECK_TIMEOUT_MS));
   } catch (err) {
@@ -96,6 +99,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     throw new StartupError(describeBucketFailure(err, o.bucket, endpoint.url, credentials.source));
   }
   logger.info({ bucket: o.bucket, prefix: o.prefix, endpoint: endpoint.url, pathStyle: endpoint.forcePathStyle, trusted: freshness.describe() }, 'bucket reachable');
+  if (encryption) logger.info({ encryption: encryption.description }, 'server-side encryption');
 
   const fs = new Filesystem(store, {
     prefix: o.prefix,
@@ -113,6 +117,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     // -j sets its size and -j 0 turns it off.
     prefetchBytes: o.prefetchsize * MiB,
     contentMD5: o.contentMD5,
+    etagIsContentMd5: encryption?.etagIsContentMd5 ?? true,
     nodatacache: o.nodatacache,
     maxstat: o.maxstat,
     freshness,
@@ -123,7 +128,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     bucket: o.bucket, prefix: o.prefix, mountpoint: path.resolve(o.mountpoint), endpoint: endpoint.url, startedAt,
     openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
     cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
-    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url,
+    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url, encryption: encryption?.status(),
   });
   let statusServer: StatusServer | undefined;
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {
@@ -162,6 +167,21 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     return undefined;
   });
   return { logger, logFile: file };
+}
+
+/**
+ * The mount's server-side encryption (none without --sse or --sse-c-key); the SSE-C key file is
+ * read and checked now, so a bad one stops the mount with one line. The key is never logged.
+ */
+async function encryptionOf(o: Options, logger: Logger): Promise<ObjectEncryption | undefined> {
+  let choice: EncryptionChoice;
+  if (o.sseCKey !== undefined) choice = { kind: 'sse-c', key: await readSseCustomerKey(o.sseCKey).catch(rethrowAs(SseKeyError)) };
+  else if (o.sse === 'AES256') choice = { kind: 'sse-s3' };
+  else if (o.sse === 'aws:kms') choice = { kind: 'sse-kms', keyId: o.sseKmsKeyId };
+  else return undefined;
+  return new ObjectEncryption(choice, (what, description) => logger.error({ request: what, encryption: description },
+    'the server did not confirm the encryption asked for: it may store objects unencrypted '
+    + '(Ceph RGW 16 takes --sse AES256 without an SSE-S3 backend, and encrypts no CopyObject target); further such writes are only counted in qsfs --status'));
 }
 
 /**

@@ -24,6 +24,8 @@ export interface StatusFacts {
   credentials?: string;
   /** The Prometheus endpoint, when one is served. */
   metricsUrl?: string;
+  /** Server-side encryption: the mode and its key id or key MD5 (never the key). */
+  encryption?: string;
 }
 
 const MB = 1024 * 1024;
@@ -43,6 +45,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     `log:       ${f.logFile ?? 'stderr (foreground)'}`,
     ...(f.credentials ? [`keys:      ${f.credentials}`] : []),
     ...(f.metricsUrl ? [`metrics:   ${f.metricsUrl}`] : []),
+    ...(f.encryption ? [`sse:       ${f.encryption}`] : []),
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,
     ...f.dirtyFiles.slice(0, 5).map((d) => `           ${d.path}: ${mb(d.stored)} of ${mb(d.size)} stored${d.uploading ? ' (uploading)' : ''}`),
