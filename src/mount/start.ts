@@ -15,6 +15,7 @@ import { Freshness } from '../fs/freshness.js';
 import { createOperations } from '../fuse/operations.js';
 import { STORED_XATTR_PREFIXES } from '../fs/xattrs.js';
 import { currentCaller } from './fuse-binding.js';
+import { crc32cInHardware } from '../transfer/checksums.js';
 import { REFUSED_OPTIONS, buildFuseOptions, hasFuseOption } from './fuse-options.js';
 import { similarOptionName } from '../cli/option-table.js';
 import { EXIT_CRASH, MountedFilesystem } from './mount.js';
@@ -88,7 +89,12 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   const s3 = createS3Client({
     endpoint, credentials, retries: o.retries, reqtimeout: o.reqtimeout, numtransfer: o.numtransfer, logRequests: o.curldbg,
   }, logger);
-  const store = new S3ObjectStore(s3, o.bucket);
+  const store = new S3ObjectStore(s3, o.bucket, {
+    checksum: o.checksum,
+    onChecksumsIgnored: (detail) => logger.warn({ checksum: o.checksum, detail },
+      'the server does not verify additional checksums (--checksum): not sent any more; -m (Content-MD5) is what it checks'),
+  });
+  if (o.checksum) logger.info({ checksum: o.checksum, crc32cInstruction: o.checksum === 'crc32c' ? crc32cInHardware() : undefined }, 'additional checksums with every PUT and part');
   try {
     await store.checkBucket(AbortSignal.timeout(BUCKET_CHECK_TIMEOUT_MS));
   } catch (err) {
