@@ -2,6 +2,7 @@
 // mountpoint-s3 read it: HTTP_PROXY for http URLs, HTTPS_PROXY for https URLs (the lower-case
 // name wins when both are set, as in curl), ALL_PROXY when neither is set, and NO_PROXY naming
 // the hosts that are reached directly. Pure logic: no sockets here (proxy-tunnel.ts opens them).
+import { STATUS_CODES } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 
 /** One proxy server, parsed from a variable. */
@@ -35,6 +36,22 @@ export interface ProxyRoute {
 
 export class ProxyConfigError extends Error {
   override name = 'ProxyConfigError';
+}
+
+/**
+ * The proxy would not carry a request (a CONNECT answered with another status than 2xx, or a
+ * forwarded request answered 407). Shaped as the store reads failures: `code` names it, the
+ * status is the proxy's (502-504 are retried; 403 and 407 are not).
+ */
+export class ProxyRefusedError extends Error {
+  readonly code = 'ProxyRefused';
+  readonly $metadata: { httpStatusCode: number };
+
+  constructor(readonly proxy: string, readonly status: number, what: string) {
+    super(`the proxy ${proxy} refused ${what}: HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`);
+    this.name = 'ProxyRefused';
+    this.$metadata = { httpStatusCode: status };
+  }
 }
 
 /** The proxies the environment names, checked: a malformed or unsupported URL is a ProxyConfigError. */
