@@ -25,7 +25,10 @@ export class ProxyTunnelAgent extends https.Agent {
     const host = String(options.host ?? options.hostname ?? 'localhost').replace(/^\[(.*)\]$/, '$1');
     const port = Number(options.port ?? 443);
     const route = routeFor(this.proxies, `https://${host.includes(':') ? `[${host}]` : host}:${port}`);
-    if (!route || !callback) return super.createConnection(options);
+    if (!route) return super.createConnection(options);
+    // node:http always passes the callback; without one the tunnel could not be waited for,
+    // and a direct connection would quietly bypass the proxy.
+    if (!callback) throw new Error('ProxyTunnelAgent.createConnection needs a callback');
     openTunnel(route.server, host, port, this.connectTimeoutMs).then(
       (socket) => callback(null, super.createConnection({ ...options, socket } as https.RequestOptions)!),
       (err: Error) => callback(err, undefined as unknown as Duplex),
