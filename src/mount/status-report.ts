@@ -24,6 +24,8 @@ export interface StatusFacts {
   credentials?: string;
   /** The Prometheus endpoint, when one is served. */
   metricsUrl?: string;
+  /** Which proxy the requests go through (password redacted), when a proxy is set. */
+  proxy?: string;
 }
 
 const MB = 1024 * 1024;
@@ -43,6 +45,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     `log:       ${f.logFile ?? 'stderr (foreground)'}`,
     ...(f.credentials ? [`keys:      ${f.credentials}`] : []),
     ...(f.metricsUrl ? [`metrics:   ${f.metricsUrl}`] : []),
+    ...(f.proxy ? [`proxy:     ${f.proxy}`] : []),
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,
     ...f.dirtyFiles.slice(0, 5).map((d) => `           ${d.path}: ${mb(d.stored)} of ${mb(d.size)} stored${d.uploading ? ' (uploading)' : ''}`),
