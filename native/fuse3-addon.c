@@ -1556,6 +1556,11 @@ NAPI_METHOD(fuse_native_libfuse_version) {
   return out;
 }
 
+// native/checksums.c: CRC32C and CRC64NVME for --checksum (src/transfer/checksums.ts).
+napi_value qsfs_crc32c (napi_env env, napi_callback_info info);
+napi_value qsfs_crc64nvme (napi_env env, napi_callback_info info);
+napi_value qsfs_crc32c_hardware (napi_env env, napi_callback_info info);
+
 NAPI_INIT() {
   pthread_key_create(&(thread_locals_key), release_locals);
 
@@ -1571,6 +1576,9 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(fuse_native_mount)
   NAPI_EXPORT_FUNCTION(fuse_native_unmount)
   NAPI_EXPORT_FUNCTION(fuse_native_libfuse_version)
+  NAPI_EXPORT_FUNCTION(qsfs_crc32c)
+  NAPI_EXPORT_FUNCTION(qsfs_crc64nvme)
+  NAPI_EXPORT_FUNCTION(qsfs_crc32c_hardware)
 
   NAPI_EXPORT_FUNCTION(fuse_native_signal_getattr)
   NAPI_EXPORT_FUNCTION(fuse_native_signal_init)

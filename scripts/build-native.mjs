@@ -35,7 +35,7 @@ try {
 const [major, minor] = libfuse.split('.').map(Number);
 if (major !== MIN_LIBFUSE[0] || minor < MIN_LIBFUSE[1]) fail(`libfuse ${libfuse} found; qsfs needs libfuse ${MIN_LIBFUSE.join('.')} or newer 3.x`);
 
-const files = ['fuse3-addon.c', 'binding.gyp'];
+const files = ['fuse3-addon.c', 'checksums.c', 'binding.gyp'];
 const hash = createHash('sha256');
 for (const f of files) hash.update(readFileSync(path.join(source, f)));
 const stamp = hash.update(process.version).update(libfuse).digest('hex');

@@ -119,6 +119,8 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'Accepted for compatibility: read-ahead is always on for sequential readers (-j 0 turns it off)', group: MISC },
   { key: 'contentMD5', short: 'm', long: 'contentMD5', type: 'bool', default: false,
     help: 'Send MD5 hashes with writes to ensure data integrity', group: MISC },
+  { key: 'checksum', long: 'checksum', type: 'enum', metavar: 'algorithm', values: ['crc32c', 'crc64nvme'],
+    help: 'Also send an additional checksum (crc32c or crc64nvme) with every PUT and part, for servers that verify and keep them', group: MISC },
   { key: 'keeplogdir', short: 'K', long: 'keeplogdir', type: 'bool', default: false,
     help: 'Do not clear the log directory at start', group: MISC },
   { key: 'nodatacache', short: 'C', long: 'nodatacache', type: 'bool', default: false,

@@ -4,6 +4,7 @@
 // shared config and credentials files (profiles, SSO, credential_process), web identity,
 // container and instance metadata, with expiring credentials refreshed during the mount.
 import { SecretFileError, readSecretFile } from './secret-file.js';
+import type { Agent as HttpsAgent } from 'node:https';
 
 export const DEFAULT_CREDENTIALS_FILE = '/etc/qsfs.cred';
 
@@ -54,8 +55,10 @@ export function parseCredentials(text: string, source: string): Credentials {
 /**
  * The mount's credential source, checked now: a file that is missing, readable by others or
  * malformed, or a chain that finds nothing, is a CredentialsError with one line for the user.
+ * `httpsAgent`: how the chain's AWS clients (STS for roles and web identity, SSO) reach AWS,
+ * e.g. through the HTTPS_PROXY; instance and container metadata are always asked directly.
  */
-export async function loadCredentials(file: string | undefined, profile?: string): Promise<CredentialSource> {
+export async function loadCredentials(file: string | undefined, profile?: string, httpsAgent?: HttpsAgent): Promise<CredentialSource> {
   if (file !== undefined && profile !== undefined) {
     throw new CredentialsError('give either -c FILE (a qsfs credentials file) or --profile NAME (a profile of the AWS config files), not both');
   }
@@ -63,7 +66,7 @@ export async function loadCredentials(file: string | undefined, profile?: string
     const fromFile = await readCredentialsFile(file);
     if (fromFile) return fixedCredentials(fromFile);
   }
-  return defaultChain(profile);
+  return defaultChain(profile, httpsAgent);
 }
 
 /** The file's keys; undefined when no file was given and the default one does not exist. */
@@ -100,12 +103,17 @@ const RENEW_RETRY_MS = 10_000;
  * expire, or halfway through their life when that is shorter. A renewal that fails while the
  * keys still work is tried again 10 s later; once they have expired, requests fail with its reason.
  */
-async function defaultChain(profile: string | undefined): Promise<CredentialSource> {
+async function defaultChain(profile: string | undefined, httpsAgent: HttpsAgent | undefined): Promise<CredentialSource> {
   const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
   // The SDK reads process.env itself: the name in messages comes from the same place.
   const name = profile ?? process.env['AWS_PROFILE'];
   const source = `the AWS default credential chain${name ? ` (profile ${name})` : ''}`;
-  const provider = defaultProvider(profile !== undefined ? { profile } : {}) as (o?: { forceRefresh?: boolean }) => Promise<ProvidedCredentials>;
+  // clientConfig reaches the clients the chain makes (STS, SSO, SSO OIDC); the metadata
+  // providers (IMDS, containers) take none and stay direct, as the AWS CLI keeps them.
+  const provider = defaultProvider({
+    ...(profile !== undefined ? { profile } : {}),
+    ...(httpsAgent ? { clientConfig: { requestHandler: { httpsAgent } } } : {}),
+  }) as (o?: { forceRefresh?: boolean }) => Promise<ProvidedCredentials>;
   const fetch = async (forceRefresh: boolean): Promise<Credentials> => {
     const c = await provider({ forceRefresh });
     return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration, source };

@@ -1,6 +1,7 @@
 // The validated settings of one qsfs mount: what the CLI (or the fstab helper) produced.
 // Units follow the command line: sizes the user gives in MB/GB stay in MB/GB here and are
 // converted where they are used, so a reader can match a field to its option at a glance.
+import type { ChecksumAlgorithm } from '../store/object-store.js';
 
 export type LogLevel = 'INFO' | 'WARN' | 'ERROR' | 'FATAL';
 
@@ -17,6 +18,7 @@ export interface Options {
   credentials?: string;         // -c --credentials (undefined: default file, else the AWS default chain)
   profile?: string;             // --profile: a profile of the AWS config files (the AWS default chain)
   metrics?: string;             // --metrics [HOST:]PORT: the Prometheus endpoint (off unless given)
+  checksum?: ChecksumAlgorithm;  // --checksum: an additional checksum with every PUT and part (S3's x-amz-checksum-*)
   logdir: string;               // -l --logdir
   loglevel: LogLevel;           // -L --loglevel
   filemode: number;             // -F --filemode (permission bits only)

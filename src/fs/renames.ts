@@ -13,6 +13,7 @@ import { copyObject } from './object-copy.js';
 import type { OpenFile } from './open-file.js';
 import type { OpenFiles } from './open-files.js';
 import { moveTree } from './tree-move.js';
+import { CreateConflict } from '../transfer/uploader.js';
 
 /** Objects copied at once by a directory rename. */
 const MOVE_CONCURRENCY = 16;
@@ -43,7 +44,17 @@ export class Renames {
     const fromKey = this.s.keys.fileKey(from);
     const toKey = this.s.keys.fileKey(to);
     const of = this.s.files.get(from);
-    if (of) await this.s.writer.flush(of); // the object must hold the latest data before it is copied
+    if (of) {
+      try {
+        await this.s.writer.flush(of); // the object must hold the latest data before it is copied
+      } catch (err) {
+        // A file created here whose name another client took first: its data is only here, and
+        // the object at `from` is the other client's. The rename stores it under its new name.
+        if (!(err instanceof CreateConflict) || target !== null) throw err;
+        await this.storeUnderNewName(of, from, to, toKey);
+        return 'file';
+      }
+    }
     const replaced = this.s.files.get(to);
     if (replaced && replaced !== of) await this.s.retire(replaced); // before the copy lands on its key
     // A rename changes the file's ctime. The copy happens anyway: when the metadata is known (an
@@ -73,6 +84,25 @@ export class Renames {
     });
     this.s.ns.added(to, 'file');
     return 'file';
+  }
+
+  /** A file whose create lost to another client's (see rename): uploaded under `to`, the other
+   *  client's object at `from` left alone. When that upload fails too, the file stays at `from`. */
+  private async storeUnderNewName(of: OpenFile, from: string, to: string, toKey: string): Promise<void> {
+    const fromKey = of.key;
+    of.stat.ctime = new Date(this.s.f.now());
+    this.s.files.move(of, to, toKey);
+    try {
+      await this.s.writer.moved(of); // a multipart upload started under the old key is dropped
+      await this.s.writer.flush(of);
+    } catch (err) {
+      this.s.files.move(of, from, fromKey);
+      throw err;
+    }
+    this.s.files.forgetRecent(fromKey);
+    this.s.files.forgetRecent(toKey);
+    this.s.ns.forget(from); // it names the other client's object: asked for again
+    this.s.ns.added(to, 'file');
   }
 
   /**

@@ -5,10 +5,7 @@
 // (the caller of each operation, readdirplus, 1 MiB requests).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-
-const built = fileURLToPath(new URL('../native/fuse-native', import.meta.url));
-const addonPath = `${built}/build/Release/fuse.node`;
+import { ADDON_DIR as built, ADDON_PATH as addonPath } from '../native-addon.js';
 
 if (!existsSync(addonPath)) {
   throw new Error(`qsfs's FUSE addon is not built (${addonPath}): run npm run build (needs libfuse3-dev)`);

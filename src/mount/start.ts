@@ -1,10 +1,11 @@
 // The composition root of a mount: options -> logger, credentials, store, filesystem, FUSE.
 // Every startup failure becomes a StartupError with one line for the user.
 import { constants as fsConstants, promises as fsp, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import type { Options } from '../config/options.js';
 import { CredentialsError, loadCredentials } from '../config/credentials.js';
-import { resolveEndpoint } from '../config/endpoint.js';
+import { resolveEndpoint, type Endpoint } from '../config/endpoint.js';
 import { createLogger, mountFiles, type Logger } from '../log.js';
 import { UnsafeDirectoryError, ensurePrivateDirectory } from '../config/private-dir.js';
 import { createS3Client } from '../store/s3-client.js';
@@ -12,11 +13,14 @@ import { S3ObjectStore } from '../store/s3-store.js';
 import { StoreError } from '../store/errors.js';
 import { ObjectEncryption, type EncryptionChoice } from '../store/encryption.js';
 import { SseKeyError, readSseCustomerKey } from '../config/sse-key.js';
+import { ProxyConfigError, describeProxyUse, proxyEnvironment, routeFor, type ProxyEnvironment, type ProxyRoute } from '../store/proxy.js';
+import { ProxyTunnelAgent } from '../store/proxy-tunnel.js';
 import { Filesystem } from '../fs/filesystem.js';
 import { Freshness } from '../fs/freshness.js';
 import { createOperations } from '../fuse/operations.js';
 import { STORED_XATTR_PREFIXES } from '../fs/xattrs.js';
 import { currentCaller } from './fuse-binding.js';
+import { crc32cInHardware } from '../transfer/checksums.js';
 import { REFUSED_OPTIONS, buildFuseOptions, hasFuseOption } from './fuse-options.js';
 import { similarOptionName } from '../cli/option-table.js';
 import { EXIT_CRASH, MountedFilesystem } from './mount.js';
@@ -54,6 +58,8 @@ const FUSE_DEVICE = '/dev/fuse';
 
 /** A bucket check that cannot answer within this time means the endpoint is not usable. */
 const BUCKET_CHECK_TIMEOUT_MS = 10_000;
+/** How long the credential chain's AWS clients may take to open a tunnel through the proxy. */
+const SDK_TUNNEL_TIMEOUT_MS = 10_000;
 
 export async function startMount(o: Options): Promise<{ logger: Logger; logFile?: string }> {
   const { logger, file } = await createLogger({ foreground: o.foreground, logdir: o.logdir, mountpoint: o.mountpoint, loglevel: o.loglevel, debug: o.debug, keeplogdir: o.keeplogdir })
@@ -73,7 +79,10 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   if (o.metrics !== undefined && metricsAddress === undefined) {
     throw new StartupError(`--metrics: '${o.metrics}' is not [HOST:]PORT (e.g. 9464, or 127.0.0.1:9464)`);
   }
-  const credentials = await loadCredentials(o.credentials, o.profile).catch(rethrowAs(CredentialsError));
+  // Read before the credentials: the AWS chain's own requests (STS, SSO) go through the proxy too.
+  const proxies = readProxies();
+  const sdkAgent = proxies.https ? new ProxyTunnelAgent(proxies, SDK_TUNNEL_TIMEOUT_MS, { keepAlive: false }) : undefined;
+  const credentials = await loadCredentials(o.credentials, o.profile, sdkAgent).catch(rethrowAs(CredentialsError));
   const encryption = await encryptionOf(o, logger);
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
@@ -88,15 +97,26 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   });
 
   const endpoint = resolveEndpoint(o);
+  // Where the requests really go: virtual-hosted style puts the bucket in the host name, which
+  // NO_PROXY may name.
+  const requestUrl = bucketUrl(endpoint, o.bucket);
+  const proxyUse = describeProxyUse(proxies, requestUrl);
+  if (proxyUse) logger.info(proxyUse);
   const s3 = createS3Client({
-    endpoint, credentials, retries: o.retries, reqtimeout: o.reqtimeout, numtransfer: o.numtransfer, logRequests: o.curldbg,
+    endpoint, credentials, retries: o.retries, reqtimeout: o.reqtimeout, numtransfer: o.numtransfer, logRequests: o.curldbg, proxies,
   }, logger);
-  const store = new S3ObjectStore(s3, o.bucket, encryption);
+  const store = new S3ObjectStore(s3, o.bucket, {
+    encryption,
+    checksum: o.checksum,
+    onChecksumsIgnored: (detail) => logger.warn({ checksum: o.checksum, detail },
+      'the server does not verify additional checksums (--checksum): not sent any more; -m (Content-MD5) is what it checks'),
+  });
+  if (o.checksum) logger.info({ checksum: o.checksum, crc32cInstruction: o.checksum === 'crc32c' ? crc32cInHardware() : undefined }, 'additional checksums with every PUT and part');
   try {
     await store.checkBucket(AbortSignal.timeout(BUCKET_CHECK_TIMEOUT_MS));
   } catch (err) {
     s3.destroy();
-    throw new StartupError(describeBucketFailure(err, o.bucket, endpoint.url, credentials.source));
+    throw new StartupError(describeBucketFailure(err, o.bucket, endpoint.url, credentials.source, routeFor(proxies, requestUrl)));
   }
   logger.info({ bucket: o.bucket, prefix: o.prefix, endpoint: endpoint.url, pathStyle: endpoint.forcePathStyle, trusted: freshness.describe() }, 'bucket reachable');
   if (encryption) logger.info({ encryption: encryption.description }, 'server-side encryption');
@@ -128,7 +148,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     bucket: o.bucket, prefix: o.prefix, mountpoint: path.resolve(o.mountpoint), endpoint: endpoint.url, startedAt,
     openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
     cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
-    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url, encryption: encryption?.status(),
+    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url, proxy: proxyUse, encryption: encryption?.status(),
   });
   let statusServer: StatusServer | undefined;
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {
@@ -246,18 +266,61 @@ function describeUnreachable(code: string | undefined, url: string): string {
   }
 }
 
-function describeBucketFailure(err: unknown, bucket: string, url: string, credentialsSource: string): string {
+/** HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and ALL_PROXY): a malformed one stops the start. */
+function readProxies(): ProxyEnvironment {
+  try {
+    return proxyEnvironment();
+  } catch (err) {
+    if (err instanceof ProxyConfigError) throw new StartupError(err.message);
+    throw err;
+  }
+}
+
+/** The URL requests to the bucket go to (the host carries the bucket in virtual-hosted style). */
+function bucketUrl(endpoint: Endpoint, bucket: string): string {
+  if (endpoint.forcePathStyle) return endpoint.url;
+  const url = new URL(endpoint.url);
+  url.hostname = `${bucket}.${url.hostname}`;
+  return url.origin;
+}
+
+/** Failures that name the proxy: the connection to it could not be made. */
+const PROXY_CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** Why requests through the proxy failed, when it was the proxy: undefined otherwise. */
+function describeProxyFailure(err: StoreError, url: string, route: ProxyRoute): string | undefined {
+  const proxy = `the proxy ${route.server.display} (from ${route.server.variable})`;
+  if (err.code === 'ProxyRefused') {
+    const status = err.status ?? 0;
+    const hint = status === 407 ? `: check the user and password in ${route.server.variable}`
+      : status === 403 ? `: it does not allow ${url}; ask its administrator, or name the host in NO_PROXY if it is reachable directly`
+        : status >= 500 ? `: it could not reach ${url}` : '';
+    return `${proxy} refused the requests to ${url} (HTTP ${status}${http.STATUS_CODES[status] ? ` ${http.STATUS_CODES[status]}` : ''})${hint}`;
+  }
+  if (err.code !== undefined && PROXY_CONNECT_CODES.has(err.code)) {
+    return `cannot connect to ${proxy} (${err.code}): check ${route.server.variable}, or name ${new URL(url).hostname} in NO_PROXY if it is reachable directly`;
+  }
+  return undefined;
+}
+
+function describeBucketFailure(err: unknown, bucket: string, url: string, credentialsSource: string, route: ProxyRoute | null): string {
   if (!(err instanceof StoreError)) return `cannot check bucket '${bucket}' at ${url}: ${String(err)}`;
   const why = err.code || err.status ? ` (${[err.code, err.status ? `HTTP ${err.status}` : undefined].filter(Boolean).join(', ')})` : '';
+  const viaProxy = route ? ` (through the proxy ${route.server.display})` : '';
+  if (route) {
+    const proxyFailure = describeProxyFailure(err, url, route);
+    if (proxyFailure) return proxyFailure;
+  }
   switch (err.kind) {
     case 'no-such-bucket':
     case 'not-found':
       return `bucket '${bucket}' does not exist at ${url}`;
     case 'access-denied':
-      return `access denied to bucket '${bucket}' at ${url}: check the credentials from ${credentialsSource}${why}`;
+      return `access denied to bucket '${bucket}' at ${url}: check the credentials from ${credentialsSource}${why}`
+        + (route?.mode === 'forward' ? `; or the proxy ${route.server.display} refused (its 403 looks like the server's)` : '');
     case 'unreachable':
-      return describeUnreachable(err.code, url);
+      return describeUnreachable(err.code, url) + viaProxy;
     default:
-      return `cannot use bucket '${bucket}' at ${url}${why}`;
+      return `cannot use bucket '${bucket}' at ${url}${why}${viaProxy}`;
   }
 }

@@ -24,6 +24,8 @@ export interface StatusFacts {
   credentials?: string;
   /** The Prometheus endpoint, when one is served. */
   metricsUrl?: string;
+  /** Which proxy the requests go through (password redacted), when a proxy is set. */
+  proxy?: string;
   /** Server-side encryption: the mode and its key id or key MD5 (never the key). */
   encryption?: string;
 }
@@ -45,6 +47,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     `log:       ${f.logFile ?? 'stderr (foreground)'}`,
     ...(f.credentials ? [`keys:      ${f.credentials}`] : []),
     ...(f.metricsUrl ? [`metrics:   ${f.metricsUrl}`] : []),
+    ...(f.proxy ? [`proxy:     ${f.proxy}`] : []),
     ...(f.encryption ? [`sse:       ${f.encryption}`] : []),
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,

@@ -48,6 +48,8 @@ export function toStoreError(err: unknown, what: string): StoreError {
   const code = named === undefined || named === 'Unknown' || named === 'Error' || /^\d+$/.test(named) ? undefined : named;
   const causeCode = (e.cause as SdkLikeError | undefined)?.code;
   const detail = `${what}: ${code ?? 'error'}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== named ? `: ${e.message}` : ''}`;
+  // The proxy's status, not the server's: a 403 from it says nothing about the credentials.
+  if (code === 'ProxyRefused') return new StoreError('unreachable', detail, status, code);
   if (code === 'NoSuchBucket') return new StoreError('no-such-bucket', detail, status, code);
   if (status === 404 || code === 'NotFound' || code === 'NoSuchKey') return new StoreError('not-found', detail, status, code);
   if (status === 403 || code === 'AccessDenied' || code === 'SignatureDoesNotMatch' || code === 'InvalidAccessKeyId') {

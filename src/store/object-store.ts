@@ -36,7 +36,12 @@ export interface PutOptions {
   metadata?: ObjectMetadata;
   /** Base64 MD5 of the body, sent as Content-MD5 so the server verifies what it stored (-m). */
   contentMD5?: string;
+  /** Base64 of the body's additional checksum (the store's `checksumAlgorithm`, --checksum). */
+  checksum?: string;
 }
+
+/** S3's additional checksums qsfs can send (--checksum). */
+export type ChecksumAlgorithm = 'crc32c' | 'crc64nvme';
 
 /**
  * What a PUT expects to replace (a conditional write): the object with this ETag, or no object
@@ -52,10 +57,18 @@ export type Body = Buffer | readonly Buffer[];
 export interface UploadedPart {
   partNumber: number;
   etag: string;
+  /** The part's additional checksum (base64), when the upload carries them. */
+  checksum?: string;
 }
 
 export interface ObjectStore {
   readonly bucket: string;
+  /**
+   * The additional checksum to send with PUTs and parts (their `checksum`), until the server
+   * shows it ignores them (then undefined: a server that does not answer them back does not
+   * verify them either).
+   */
+  readonly checksumAlgorithm?: ChecksumAlgorithm;
   /** Verifies the bucket exists and the credentials can read it. */
   checkBucket(signal?: AbortSignal): Promise<void>;
   /** null when there is no such object. */
@@ -84,13 +97,17 @@ export interface ObjectStore {
   // Multipart uploads: parts of at least 5 MiB except the last, numbered from 1.
   /** Starts a multipart upload of `key`; returns its upload id. */
   createMultipart(key: string, options?: PutOptions): Promise<string>;
-  /** Uploads one part from memory (retry-safe); `contentMD5` is base64. Returns the part's ETag. */
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Body, contentMD5?: string): Promise<string>;
-  /** Fills a part server side from bytes [start, end) of `sourceKey` (UploadPartCopy). Throws a
-   *  StoreError of kind 'unsupported' when the server does not implement it. */
-  uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<string>;
-  /** Completes the upload; returns the object's ETag ('' when the server does not say). */
-  completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<string>;
+  /** Uploads one part from memory (retry-safe); `contentMD5` and `checksum` are base64.
+   *  Returns the part's ETag. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Body, contentMD5?: string, checksum?: string): Promise<string>;
+  /** Fills a part server side from bytes [start, end) of `sourceKey` (UploadPartCopy): its ETag,
+   *  and its additional checksum when the server computed one. Throws a StoreError of kind
+   *  'unsupported' when the server does not implement it. */
+  uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<{ etag: string; checksum?: string }>;
+  /** Completes the upload; returns the object's ETag ('' when the server does not say). With
+   *  `expect` 'absent', only if no object has the key meanwhile (If-None-Match: *, where the
+   *  server judges it; a StoreError of kind 'precondition-failed' otherwise). */
+  completeMultipart(key: string, uploadId: string, parts: UploadedPart[], expect?: 'absent'): Promise<string>;
   /** Abandons the upload and frees its parts; a missing upload is not an error. */
   abortMultipart(key: string, uploadId: string): Promise<void>;
 }

@@ -8,6 +8,8 @@ import type { CredentialSource } from '../config/credentials.js';
 import type { Logger } from '../log.js';
 import { RequestStats } from './request-stats.js';
 import { SignedHttp } from './signed-http.js';
+import type { ProxyEnvironment } from './proxy.js';
+import { ProxyTunnelAgent } from './proxy-tunnel.js';
 
 export interface S3ClientSettings {
   endpoint: Endpoint;
@@ -21,6 +23,8 @@ export interface S3ClientSettings {
   logRequests: boolean;
   /** false: no own sockets for the lean requests, node:http for all (tests of that path). */
   directHttp?: boolean;
+  /** HTTP_PROXY/HTTPS_PROXY/NO_PROXY, read by proxy.ts; none: every request goes directly. */
+  proxies?: ProxyEnvironment;
 }
 
 export interface S3ClientBundle {
@@ -37,7 +41,9 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
   // Keep-alive saves a TCP (and TLS) handshake per request; the socket count covers the
   // transfers in flight plus metadata requests running beside them.
   const agentOptions = { keepAlive: true, maxSockets: Math.max(16, s.numtransfer * 4), keepAliveMsecs: 15000 };
-  const agent = s.endpoint.url.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  const connectTimeoutMs = Math.min(CONNECT_TIMEOUT_MS, s.reqtimeout * 1000);
+  const agent = !s.endpoint.url.startsWith('https:') ? new http.Agent(agentOptions)
+    : s.proxies?.https ? new ProxyTunnelAgent(s.proxies, connectTimeoutMs, agentOptions) : new https.Agent(agentOptions);
   const stats = new RequestStats();
   const signedHttp = new SignedHttp({
     endpoint: s.endpoint,
@@ -45,10 +51,11 @@ export function createS3Client(s: S3ClientSettings, logger: Logger): S3ClientBun
     agent,
     retries: s.retries,
     reqtimeout: s.reqtimeout,
-    connectTimeoutMs: Math.min(CONNECT_TIMEOUT_MS, s.reqtimeout * 1000),
+    connectTimeoutMs,
     stats,
     requestLog: s.logRequests ? logger : undefined,
     directHttp: s.directHttp,
+    proxies: s.proxies,
   });
   return {
     http: signedHttp,

@@ -4,7 +4,7 @@
 // memory, a third of the daemon's footprint before any data.
 import type { IncomingHttpHeaders } from 'node:http';
 import { StoreError, toStoreError } from './errors.js';
-import type { Body, ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
+import type { Body, ChecksumAlgorithm, ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
 import { decodeXmlText, parseListPage, unquoteEtag } from './list-xml.js';
 import { explainReadFailure, type ObjectEncryption } from './encryption.js';
@@ -14,12 +14,61 @@ export interface StoreClients {
   http: SignedHttp;
 }
 
+export interface StoreSettings {
+  /** --checksum: an additional checksum with every PUT and part. */
+  checksum?: ChecksumAlgorithm;
+  /** Told once, when a server shows it ignores additional checksums (they stop then). */
+  onChecksumsIgnored?(detail: string): void;
+  /** The mount's server-side encryption: its headers join the requests that need them. */
+  encryption?: ObjectEncryption;
+}
+
+/** How S3 names each additional checksum: header, XML element, algorithm, and the multipart
+ *  type (CRC64NVME has only whole-object checksums; CRC32C's default is a checksum of parts). */
+const CHECKSUM_NAMES: Record<ChecksumAlgorithm, { header: string; element: string; algorithm: string; type: string }> = {
+  crc32c: { header: 'x-amz-checksum-crc32c', element: 'ChecksumCRC32C', algorithm: 'CRC32C', type: 'COMPOSITE' },
+  crc64nvme: { header: 'x-amz-checksum-crc64nvme', element: 'ChecksumCRC64NVME', algorithm: 'CRC64NVME', type: 'FULL_OBJECT' },
+};
+
 export class S3ObjectStore implements ObjectStore {
   private readonly http: SignedHttp;
+  private checksum: ChecksumAlgorithm | undefined;
+  private readonly sse: ObjectEncryption | undefined;
+  /** Cleared once a server refuses If-None-Match on CompleteMultipartUpload (501, 400). */
+  private conditionalCompletes = true;
 
-  /** `sse`: the mount's server-side encryption (its headers join the requests that need them). */
-  constructor(clients: StoreClients, readonly bucket: string, private readonly sse?: ObjectEncryption) {
+  constructor(clients: StoreClients, readonly bucket: string, private readonly settings: StoreSettings = {}) {
     this.http = clients.http;
+    this.sse = settings.encryption;
+    this.checksum = settings.checksum;
+  }
+
+  get checksumAlgorithm(): ChecksumAlgorithm | undefined {
+    return this.checksum;
+  }
+
+  /** Adds the checksum header to a PUT or part that has one to send. */
+  private withChecksum(headers: Record<string, string>, checksum: string | undefined): Record<string, string> {
+    if (checksum !== undefined && this.checksum) headers[CHECKSUM_NAMES[this.checksum].header] = checksum;
+    return headers;
+  }
+
+  /**
+   * A server that verified our checksum answers it back (S3 does, for PUT and UploadPart). One
+   * that answers nothing ignored it (Ceph RGW 16 stores a PUT whatever x-amz-checksum-crc32c
+   * says): the checksums stop, and the caller is told once. One that answers another value
+   * stored other bytes than were sent.
+   */
+  private checkEcho(sent: string | undefined, headers: IncomingHttpHeaders, what: string): void {
+    const algorithm = this.checksum;
+    if (sent === undefined || !algorithm) return;
+    const echoed = headers[CHECKSUM_NAMES[algorithm].header];
+    if (typeof echoed !== 'string') {
+      this.checksum = undefined;
+      this.settings.onChecksumsIgnored?.(`${what}: the answer has no ${CHECKSUM_NAMES[algorithm].header}`);
+    } else if (echoed !== sent) {
+      throw new StoreError('server', `${what}: the server computed ${CHECKSUM_NAMES[algorithm].algorithm} ${echoed} of the body, qsfs sent ${sent}`);
+    }
   }
 
   async checkBucket(signal?: AbortSignal): Promise<void> {
@@ -101,7 +150,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Body, options: PutOptions = {}, expect?: PutExpectation): Promise<string> {
-    const headers = objectHeaders(options, this.sse?.newObject);
+    const headers = this.withChecksum(objectHeaders(options, this.sse?.newObject), options.checksum);
     // Unquoted: Ceph RGW matches a PUT's If-Match only against the bare ETag (a quoted one
     // never matches there); S3 takes either.
     if (expect === 'absent') headers['if-none-match'] = '*';
@@ -110,6 +159,7 @@ export class S3ObjectStore implements ObjectStore {
       operation: 'PutObjectCommand', method: 'PUT', key, body, headers, response: 'none',
     }, `PUT ${key}`);
     this.sse?.checkWrite(r.headers, `PUT ${key}`);
+    this.checkEcho(options.checksum, r.headers, `PUT ${key}`);
     return unquoteEtag(r.headers.etag);
   }
 
@@ -156,10 +206,16 @@ export class S3ObjectStore implements ObjectStore {
 
   async createMultipart(key: string, options: PutOptions = {}): Promise<string> {
     const what = `CREATE-MULTIPART ${key}`;
-    // Content-MD5 belongs to each part (uploadPart), not to the upload as a whole.
+    // Content-MD5 and checksums belong to each part (uploadPart), not to the upload as a whole;
+    // the upload says which checksum its parts carry.
+    const headers = objectHeaders({ ...options, contentMD5: undefined }, this.sse?.newObject);
+    if (this.checksum) {
+      headers['x-amz-checksum-algorithm'] = CHECKSUM_NAMES[this.checksum].algorithm;
+      headers['x-amz-checksum-type'] = CHECKSUM_NAMES[this.checksum].type;
+    }
     const r = await this.http.send(this.bucket, {
       operation: 'CreateMultipartUploadCommand', method: 'POST', key, query: { uploads: '' },
-      headers: objectHeaders({ ...options, contentMD5: undefined }, this.sse?.newObject), response: 'buffer',
+      headers, response: 'buffer',
     }, what);
     this.sse?.checkWrite(r.headers, what);
     const uploadId = xmlText(r.body, 'UploadId');
@@ -167,7 +223,8 @@ export class S3ObjectStore implements ObjectStore {
     return uploadId;
   }
 
-  async uploadPart(key: string, uploadId: string, partNumber: number, body: Body, contentMD5?: string): Promise<string> {
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Body, contentMD5?: string, checksum?: string): Promise<string> {
+    const what = `UPLOAD-PART ${key} part ${partNumber}`;
     // A body in memory can be sent again as is, so retries are safe.
     const r = await this.http.send(this.bucket, {
       operation: 'UploadPartCommand',
@@ -175,14 +232,15 @@ export class S3ObjectStore implements ObjectStore {
       key,
       query: { partNumber: String(partNumber), uploadId },
       body,
-      headers: contentMD5 ? { 'content-md5': contentMD5, ...this.sse?.objectKey } : this.sse?.objectKey,
+      headers: this.withChecksum(contentMD5 ? { 'content-md5': contentMD5, ...this.sse?.objectKey } : { ...this.sse?.objectKey }, checksum),
       part: partNumber,
       response: 'none',
-    }, `UPLOAD-PART ${key} part ${partNumber}`);
+    }, what);
+    this.checkEcho(checksum, r.headers, what);
     return unquoteEtag(r.headers.etag);
   }
 
-  async uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<string> {
+  async uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<{ etag: string; checksum?: string }> {
     const what = `UPLOAD-PART-COPY ${sourceKey} bytes=${start}-${end - 1} -> ${key} part ${partNumber}`;
     // Ceph RGW (seen on 16.2) URL-decodes x-amz-copy-source of UploadPartCopy twice (CopyObject
     // only once): a source key with "%XX" in it names another object there (NoSuchKey, or worse
@@ -206,20 +264,37 @@ export class S3ObjectStore implements ObjectStore {
       part: partNumber,
       response: 'buffer',
     }, what);
-    return unquoteEtag(xmlText(r.body, 'ETag'));
+    const checksum = this.checksum ? xmlText(r.body, CHECKSUM_NAMES[this.checksum].element) : undefined;
+    return { etag: unquoteEtag(xmlText(r.body, 'ETag')), ...(checksum ? { checksum } : {}) };
   }
 
-  async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<string> {
+  async completeMultipart(key: string, uploadId: string, parts: UploadedPart[], expect?: 'absent'): Promise<string> {
     const sorted = [...parts].sort((a, b) => a.partNumber - b.partNumber);
     const what = `COMPLETE-MULTIPART ${key} (${sorted.length} parts)`;
+    // Each part's checksum, when the upload carries them (S3 then wants every one).
+    const element = this.checksum && sorted.every((p) => p.checksum !== undefined) ? CHECKSUM_NAMES[this.checksum].element : undefined;
     // S3 documents the part ETags quoted, as UploadPart returned them (RGW takes either).
     const xml = '<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-      + sorted.map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(quote(p.etag))}</ETag></Part>`).join('')
+      + sorted.map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(quote(p.etag))}</ETag>`
+        + (element ? `<${element}>${escapeXml(p.checksum!)}</${element}>` : '') + '</Part>').join('')
       + '</CompleteMultipartUpload>';
-    const r = await this.http.send(this.bucket, {
-      operation: 'CompleteMultipartUploadCommand', method: 'POST', key, query: { uploadId },
-      body: Buffer.from(xml), headers: { 'content-type': 'application/xml', ...this.sse?.objectKey }, response: 'buffer',
-    }, what);
+    const headers: Record<string, string> = { 'content-type': 'application/xml', ...this.sse?.objectKey };
+    // S3 judges If-None-Match on a completion (since 2024); a server that ignores it leaves
+    // the caller's HEAD before completing as the check. One that refuses it loses it.
+    if (expect === 'absent' && this.conditionalCompletes) headers['if-none-match'] = '*';
+    let r;
+    try {
+      r = await this.http.send(this.bucket, {
+        operation: 'CompleteMultipartUploadCommand', method: 'POST', key, query: { uploadId },
+        body: Buffer.from(xml), headers, response: 'buffer',
+      }, what);
+    } catch (err) {
+      const e = toStoreError(err, what);
+      const refused = e.kind === 'unsupported' || (e.status === 400 && /^(InvalidArgument|InvalidRequest|NotImplemented)$/.test(e.code ?? ''));
+      if (headers['if-none-match'] === undefined || !refused) throw e;
+      this.conditionalCompletes = false;
+      return this.completeMultipart(key, uploadId, parts);
+    }
     // S3 may fail a completion after its 200 status line: the error is then in the body.
     const code = xmlText(r.body, 'Code');
     if (code !== undefined && /<Error>/.test(r.body?.toString('utf8') ?? '')) {

@@ -10,6 +10,10 @@
 // Over plain HTTP (path-style) the requests go out on our own sockets (direct-http.ts), which
 // halves the CPU of a HEAD again and reads GET bodies straight into their buffers; over https,
 // through node:https and the agent.
+// Through a proxy (proxy.ts reads which): a plain HTTP request goes to the proxy with the
+// absolute URI in its request line and the endpoint's Host header (the signature covers the
+// host, not where the socket goes), on either path; https goes through CONNECT tunnels, which
+// the agent opens (proxy-tunnel.ts), so nothing here changes for it.
 import http from 'node:http';
 import https from 'node:https';
 import { unbracketed, type Endpoint } from '../config/endpoint.js';
@@ -21,6 +25,7 @@ import { backoffDelay, isRetryable } from './retry-policy.js';
 import { DirectHttp, UnsupportedResponse } from './direct-http.js';
 import type { Body } from './object-store.js';
 import { EMPTY_SHA256, SigV4Signer, escapeUri } from './sigv4.js';
+import { ProxyRefusedError, routeFor, type ProxyEnvironment, type ProxyServer } from './proxy.js';
 
 export interface SignedRequest {
   /** The S3 operation name, as the SDK calls it: request counters and -U logs use it. */
@@ -62,6 +67,8 @@ export interface SignedHttpSettings {
   requestLog?: Logger;
   /** false: every request through node:http (the direct path is for plain HTTP endpoints anyway). */
   directHttp?: boolean;
+  /** The proxies of the environment; for https, the agent must be a ProxyTunnelAgent of the same. */
+  proxies?: ProxyEnvironment;
 }
 
 /** How long the direct path keeps an idle socket (as many as the agent's maxSockets): below
@@ -85,6 +92,8 @@ export class SignedHttp {
   private readonly direct: DirectHttp | undefined;
   /** Operations whose answers the direct path could not read: node:http for them. */
   private readonly viaNodeHttp = new Set<string>();
+  /** The forward proxy of each host requests went to (one for path-style; one per bucket otherwise). */
+  private readonly forwardProxies = new Map<string, ProxyServer | null>();
 
   constructor(private readonly s: SignedHttpSettings) {
     this.signer = new SigV4Signer(s.endpoint.region);
@@ -93,8 +102,10 @@ export class SignedHttp {
     this.port = this.base.port === '' ? undefined : Number(this.base.port);
     // Path-style only: the direct path connects to the endpoint's own host.
     if (this.base.protocol === 'http:' && s.endpoint.forcePathStyle && s.directHttp !== false) {
+      // Through a forward proxy, the sockets go to the proxy; only the request line differs.
+      const proxy = this.forwardProxy(this.base.hostname);
       this.direct = new DirectHttp({
-        host: unbracketed(this.base.hostname), port: this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
+        host: proxy ? proxy.host : unbracketed(this.base.hostname), port: proxy ? proxy.port : this.port ?? 80, timeoutMs: s.reqtimeout * 1000,
         connectTimeoutMs: s.connectTimeoutMs, maxIdle: Number.isFinite(s.agent.maxSockets) ? s.agent.maxSockets : 16, idleMs: DIRECT_IDLE_MS,
       });
     }
@@ -136,8 +147,12 @@ export class SignedHttp {
     const signedHeaders = this.signer.sign({ method: r.method, path, query: r.query ?? {}, headers }, credentials);
     let status: number | string = '-';
     let received = 0;
+    const pathAndQuery = queryString === '' ? path : `${path}?${queryString}`;
+    const proxy = this.forwardProxy(hostname);
     try {
-      const target = { method: r.method, hostname, port: this.port, path: queryString === '' ? path : `${path}?${queryString}`, headers: signedHeaders };
+      const target = proxy
+        ? { method: r.method, hostname: proxy.host, port: proxy.port, path: `http://${hostHeader}${pathAndQuery}`, headers: withProxyAuthorization(signedHeaders, proxy) }
+        : { method: r.method, hostname, port: this.port, path: pathAndQuery, headers: signedHeaders };
       const response = this.direct && !this.viaNodeHttp.has(r.operation) ? await this.directRequest(this.direct, target, r) : await this.exchange(target, r);
       status = response.status;
       received = r.method === 'HEAD' ? 0 : Number(response.headers['content-length'] ?? 0) || 0;
@@ -147,6 +162,8 @@ export class SignedHttp {
       const e = err as AttemptError;
       status = e.$metadata?.httpStatusCode ?? e.code ?? e.name;
       this.s.stats.record(r.operation, false, { sent: bodyLength, received }, { status: status ?? 'error', seconds: (performance.now() - started) / 1000 });
+      // 407 is the proxy's own answer (an S3 server never sends it): said as the proxy's refusal.
+      if (proxy && status === 407) throw new ProxyRefusedError(proxy.display, 407, `${r.method} http://${hostHeader}${path}`);
       throw err;
     } finally {
       this.s.requestLog?.info({
@@ -178,6 +195,17 @@ export class SignedHttp {
     if (mayHideError(r) && isErrorDocument(body)) throw errorFromResponse(500, body);
     if (r.into) return { status: res.status, headers: res.headers, received: res.received };
     return { status: res.status, headers: res.headers, body: r.response === 'buffer' ? body ?? Buffer.alloc(0) : body };
+  }
+
+  /** The proxy that plain HTTP requests to `hostname` are forwarded through, if any (https: the agent's business). */
+  private forwardProxy(hostname: string): ProxyServer | null {
+    if (!this.s.proxies || this.base.protocol !== 'http:') return null;
+    let proxy = this.forwardProxies.get(hostname);
+    if (proxy === undefined) {
+      proxy = routeFor(this.s.proxies, `http://${hostname}${this.port === undefined ? '' : `:${this.port}`}`)?.server ?? null;
+      this.forwardProxies.set(hostname, proxy);
+    }
+    return proxy;
   }
 
   /** Path-style puts the bucket in the path; virtual-hosted style in the host name. */
@@ -241,6 +269,11 @@ export class SignedHttp {
       }
     });
   }
+}
+
+/** Proxy credentials go to the proxy only: added after signing, never part of the signature. */
+function withProxyAuthorization(headers: Record<string, string>, proxy: ProxyServer): Record<string, string> {
+  return proxy.authorization ? { ...headers, 'proxy-authorization': proxy.authorization } : headers;
 }
 
 function bodyLengthOf(body: Body): number {

@@ -8,18 +8,23 @@
 // owner (fs/key-writer.ts) runs one upload of a file at a time; this module is the mechanism.
 //
 // Write conflicts: an upload says which object it expects to replace (the version the file was
-// opened from, or none). A single PUT carries it as a condition (If-Match / If-None-Match: *):
-// when another client replaced the object meanwhile, the server refuses, the conflict is
-// reported with both ETags, and the PUT goes again unconditionally (the last close wins, as in
-// s3fs-fuse and rclone). A multipart upload, whose completion cannot carry the condition on
-// every server, asks with a HEAD before completing.
+// opened from, or none). A single PUT carries it as a condition (If-Match / If-None-Match: *).
+// - A file that existed, replaced by another client meanwhile: the server refuses, the conflict
+//   is reported with both ETags, and the PUT goes again unconditionally (the last close wins, as
+//   in s3fs-fuse and rclone).
+// - A file created here, while another client (another mount) created the same name: nothing is
+//   overwritten. The upload fails with a CreateConflict (EIO at close), and the file keeps its
+//   data here like any upload that failed; a rename stores it under its new name.
+// A multipart upload asks with a HEAD before completing, and its completion carries
+// If-None-Match: * for a new file (S3 judges it; servers that ignore it leave the HEAD).
 import type { LimitFunction } from 'p-limit';
 import type { Logger } from '../log.js';
 import type { Body, ObjectStore, PutExpectation, PutOptions, UploadedPart } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
 import type { BufferLender } from '../cache/memory-budget.js';
 import type { FileData } from '../cache/file-data.js';
-import { md5Base64 } from './md5.js';
+import { md5Base64, md5Hex } from './md5.js';
+import { checksumBase64 } from './checksums.js';
 import type { PartLayout, PartRange } from './part-layout.js';
 
 export interface UploaderSettings {
@@ -36,6 +41,8 @@ export interface UploaderSettings {
 
 interface StoredPart {
   etag: string;
+  /** Its additional checksum (--checksum), when one was sent. */
+  checksum?: string;
   /** File generation the part's bytes were taken at. */
   generation: number;
   size: number;
@@ -57,6 +64,14 @@ export interface UploadTarget {
   readonly key: string;
   readonly data: FileData;
   multipart: MultipartSession | null;
+}
+
+/** Another client created the object of a file created here, first: it is not overwritten. */
+export class CreateConflict extends Error {
+  constructor(readonly key: string, readonly foundEtag: string) {
+    super(`another client created ${key} (ETag ${foundEtag}) while this mount was creating it: not overwritten; the data stays here (rename the file to store it under another name, or remove it)`);
+    this.name = 'CreateConflict';
+  }
 }
 
 export interface Stored {
@@ -126,8 +141,8 @@ export class Uploader {
     const run = this.s.uploads(async () => {
       const generation = data.generation;
       const uploadId = await session.uploadId;
-      const etag = await this.sendPart(data, session.key, uploadId, range);
-      session.parts.set(range.number, { etag, generation, size: range.end - range.start });
+      const sent = await this.sendPart(data, session.key, uploadId, range);
+      session.parts.set(range.number, { ...sent, generation, size: range.end - range.start });
     }).catch((err: unknown) => {
       session.failed ??= err; // reported by the next flush, which starts over
     }).finally(() => session.running.delete(range.number));
@@ -157,7 +172,12 @@ export class Uploader {
    * ours though the object is the expected one, gets plain PUTs from then on (logged once).
    */
   private async storeSingle(key: string, body: Body, options: PutOptions, expected: PutExpectation | undefined): Promise<Stored> {
-    const plain = { ...options, contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined };
+    const algorithm = this.s.store.checksumAlgorithm;
+    const plain = {
+      ...options,
+      contentMD5: this.s.contentMD5 ? md5Base64(body) : undefined,
+      checksum: algorithm ? checksumBase64(algorithm, body) : undefined,
+    };
     if (expected === undefined || !this.conditionalPuts) return { etag: await this.s.store.put(key, body, plain) };
     let replaced: string | null;
     try {
@@ -170,6 +190,11 @@ export class Uploader {
         this.conditionalPuts = false;
         this.s.log.warn({ key, err: err.message }, 'the server does not take conditional PUTs (If-Match, If-None-Match): writes by other clients in between are no longer detected');
         return { etag: await this.s.store.put(key, body, plain) };
+      }
+      if (expected === 'absent' && replaced !== null) {
+        // Our own PUT, whose answer was lost and which the retry sent again, finds itself there.
+        if (replaced === md5Hex(body)) return { etag: replaced };
+        throw new CreateConflict(key, replaced);
       }
     }
     return { etag: await this.s.store.put(key, body, plain), replaced };
@@ -185,20 +210,29 @@ export class Uploader {
       const parts = await Promise.all(this.s.layout.partsFor(size).map((range) => this.s.uploads(async (): Promise<UploadedPart> => {
         const stored = session.parts.get(range.number);
         if (stored && stored.size === range.end - range.start && stored.generation >= data.changedGeneration(range.start, range.end)) {
-          return { partNumber: range.number, etag: stored.etag };
+          return { partNumber: range.number, etag: stored.etag, checksum: stored.checksum };
         }
         if (copyAllowed && data.isUnchanged(range.start, range.end)) {
-          const etag = await this.copyPart(data, session.key, uploadId, range);
-          if (etag !== undefined) return { partNumber: range.number, etag };
+          const copied = await this.copyPart(data, session.key, uploadId, range);
+          if (copied !== undefined) return { partNumber: range.number, ...copied };
         }
-        return { partNumber: range.number, etag: await this.sendPart(data, session.key, uploadId, range) };
+        return { partNumber: range.number, ...await this.sendPart(data, session.key, uploadId, range) };
       })));
       let replaced: string | null | undefined;
       if (expected !== undefined) {
         const there = (await this.s.store.head(session.key))?.etag ?? null;
         if (expected === 'absent' ? there !== null : there !== expected.etag) replaced = there;
+        if (expected === 'absent' && there !== null) throw new CreateConflict(session.key, there);
       }
-      const etag = await this.s.store.completeMultipart(session.key, uploadId, parts);
+      let etag: string;
+      try {
+        etag = await this.s.store.completeMultipart(session.key, uploadId, parts, expected === 'absent' ? 'absent' : undefined);
+      } catch (err) {
+        if (expected === 'absent' && err instanceof StoreError && err.kind === 'precondition-failed') {
+          throw new CreateConflict(session.key, (await this.s.store.head(session.key))?.etag ?? '?');
+        }
+        throw err;
+      }
       this.forget(t);
       // Some servers (Ceph RGW) answer Complete without an ETag.
       return { etag: etag !== '' ? etag : (await this.s.store.head(session.key))?.etag ?? '', replaced };
@@ -208,10 +242,15 @@ export class Uploader {
     }
   }
 
-  /** Uploads the file's bytes of `range` as that part; returns its ETag. */
-  private sendPart(data: FileData, key: string, uploadId: string, range: PartRange): Promise<string> {
-    return this.withBody(data, range.start, range.end,
-      (body) => this.s.store.uploadPart(key, uploadId, range.number, body, this.s.contentMD5 ? md5Base64(body) : undefined));
+  /** Uploads the file's bytes of `range` as that part; returns its ETag and checksum. */
+  private sendPart(data: FileData, key: string, uploadId: string, range: PartRange): Promise<{ etag: string; checksum?: string }> {
+    return this.withBody(data, range.start, range.end, async (body) => {
+      const algorithm = this.s.store.checksumAlgorithm;
+      const checksum = algorithm ? checksumBase64(algorithm, body) : undefined;
+      const etag = await this.s.store.uploadPart(key, uploadId, range.number, body, this.s.contentMD5 ? md5Base64(body) : undefined, checksum);
+      // A server that ignored the checksum (the store stopped sending them) has none to list.
+      return this.s.store.checksumAlgorithm && checksum ? { etag, checksum } : { etag };
+    });
   }
 
   /**
@@ -236,7 +275,7 @@ export class Uploader {
   }
 
   /** UploadPartCopy of an unchanged range; undefined when the server cannot (then it is sent). */
-  private async copyPart(data: FileData, key: string, uploadId: string, range: PartRange): Promise<string | undefined> {
+  private async copyPart(data: FileData, key: string, uploadId: string, range: PartRange): Promise<{ etag: string; checksum?: string } | undefined> {
     try {
       return await this.s.store.uploadPartCopy(key, uploadId, range.number, data.key, range.start, range.end);
     } catch (err) {

@@ -89,7 +89,7 @@ describe('npm pack and npm install -g', () => {
 
     const list = (await sh(`tar -tzf ${tarball}`)).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
     for (const want of ['package.json', 'README.md', 'LICENSE', 'bin/qsfs', 'bin/mount.qsfs', 'bin/mount-qsfs.mjs', 'dist/cli/main.js',
-      'dist/cli/quiet-warnings.js', ADDON, 'native/fuse3-addon.c', 'native/binding.gyp', 'scripts/build-native.mjs',
+      'dist/cli/quiet-warnings.js', ADDON, 'native/fuse3-addon.c', 'native/checksums.c', 'native/binding.gyp', 'scripts/build-native.mjs',
       'scripts/install-addon.mjs', 'scripts/install-helpers.sh', 'scripts/systemd/qsfs@.service']) {
       assert.ok(list.includes(want), `the tarball has ${want}`);
     }

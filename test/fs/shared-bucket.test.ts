@@ -323,14 +323,19 @@ describe('a bucket shared with other clients (POSIX layer, default window)', () 
     assert.equal(warning['expectedEtag'], opened);
     assert.equal(warning['foundEtag'], theirs);
 
-    // Created here while another client created the same name: the same warning, no ETag expected.
+    // Created here while another client created the same name first (If-None-Match: *): theirs
+    // is not overwritten; the close fails with EIO, the data stays, and a rename stores it.
     const fh2 = await t.fs.create('/conflict/new', 0o644);
     await bucket.put('conflict/new', 'theirs first');
     await writeAt(t.fs, fh2, 'ours', 0);
+    await assert.rejects(t.fs.flush(fh2), fsError('EIO'));
     await t.fs.release(fh2);
-    assert.equal((await bucket.get('conflict/new')).toString(), 'ours');
-    const second = lines.find((l) => l['path'] === '/conflict/new');
-    assert.ok(second && second['expectedEtag'] === null && typeof second['foundEtag'] === 'string', JSON.stringify(second));
+    assert.equal((await bucket.get('conflict/new')).toString(), 'theirs first', 'the first create stays');
+    const refused = lines.find((l) => l['path'] === '/conflict/new' && String(l['err']).includes('another client created conflict/new'));
+    assert.ok(refused && refused['level'] === 50, JSON.stringify(lines.filter((l) => l['path'] === '/conflict/new')));
+    await t.fs.rename('/conflict/new', '/conflict/new.ours');
+    assert.equal((await bucket.get('conflict/new.ours')).toString(), 'ours', 'the rename stored our data under its new name');
+    assert.equal((await bucket.get('conflict/new')).toString(), 'theirs first', 'and left theirs alone');
 
     // No other writer: no warning.
     const count = lines.length;

@@ -56,9 +56,14 @@ export class TestMount {
     return this.work.mountpoint;
   }
 
-  static async start(bucket: string, label: string, extraArgs: string[] = []): Promise<TestMount> {
+  /**
+   * `o.env`: the daemon's environment instead of this process's (e.g. with HTTP_PROXY);
+   * `o.endpoint`: options pointing at another endpoint than the test server's plain HTTP port;
+   * `o.awsChain`: no -c, the keys come from the AWS default chain (as `o.env` sets it up).
+   */
+  static async start(bucket: string, label: string, extraArgs: string[] = [], o: { env?: NodeJS.ProcessEnv; endpoint?: string[]; awsChain?: boolean } = {}): Promise<TestMount> {
     const work = await makeWorkdir(label);
-    const r = await runQsfs([bucket, work.mountpoint, `-c=${work.credentials}`, ...endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`, ...extraArgs]);
+    const r = await runQsfs([bucket, work.mountpoint, ...o.awsChain ? [] : [`-c=${work.credentials}`], ...o.endpoint ?? endpointArgs(), `-l=${work.logdir}`, `-k=${work.diskdir}`, ...extraArgs], { env: o.env });
     if (r.code !== 0) throw new Error(`qsfs failed to mount (exit ${r.code}): ${r.stderr}`);
     const pid = await daemonPid(work.mountpoint);
     return new TestMount(work, bucket, pid);

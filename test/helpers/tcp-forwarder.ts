@@ -5,12 +5,14 @@ import net, { type AddressInfo } from 'node:net';
 /**
  * Forwards 127.0.0.1:<port> to the S3 server's port, byte for byte. close() stops listening and
  * cuts every connection (the server becomes unreachable: connection refused); listen(port)
- * again restores it. Collects the Content-MD5 header values of the requests that pass.
+ * again restores it. Collects the Content-MD5 header values of the requests that pass, and their
+ * x-amz-checksum-* headers (as "name: value", the name lower-cased).
  */
 export class TcpForwarder {
   private server: net.Server | null = null;
   private readonly sockets = new Set<net.Socket>();
   readonly contentMd5s = new Set<string>();
+  readonly checksumHeaders = new Set<string>();
   private paused = false;
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
@@ -44,6 +46,7 @@ export class TcpForwarder {
     client.on('data', (chunk: Buffer) => {
       const text = tail + chunk.toString('latin1');
       for (const m of text.matchAll(/\r\ncontent-md5:[ \t]*([A-Za-z0-9+/=]+)\r\n/gi)) this.contentMd5s.add(m[1]!);
+      for (const m of text.matchAll(/\r\n(x-amz-checksum-[a-z0-9-]+):[ \t]*([A-Za-z0-9+/=_]+)(?=\r\n)/gi)) this.checksumHeaders.add(`${m[1]!.toLowerCase()}: ${m[2]!}`);
       tail = text.slice(-256);
     });
     const pair: [net.Socket, net.Socket] = [client, upstream];

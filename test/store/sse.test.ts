@@ -90,7 +90,7 @@ describe('encryption headers on each request', () => {
 
   /** Every operation of the store once, on objects of its own; the headers each request carried. */
   async function everyOperation(choice: EncryptionChoice | undefined, tag: string): Promise<Array<{ request: string; names: string[] }>> {
-    const store = new S3ObjectStore(bundle, bucket.name, choice && new ObjectEncryption(choice));
+    const store = new S3ObjectStore(bundle, bucket.name, { encryption: choice && new ObjectEncryption(choice) });
     const from = proxy.seen.length;
     const part = randomBytes(5 * MiB);
     await store.put(`${tag}/a`, part, { contentType: 'application/octet-stream', metadata: { mode: '33188' } });
@@ -103,7 +103,7 @@ describe('encryption headers on each request', () => {
     await store.copy(`${tag}/a`, `${tag}/a`, { metadata: { mode: '33152' } }).catch(storeError('unsupported'));
     const uploadId = await store.createMultipart(`${tag}/m`, { metadata: { mode: '33188' } });
     const etag1 = await store.uploadPart(`${tag}/m`, uploadId, 1, part, createHash('md5').update(part).digest('base64'));
-    const etag2 = await store.uploadPartCopy(`${tag}/m`, uploadId, 2, `${tag}/a`, 0, 100);
+    const { etag: etag2 } = await store.uploadPartCopy(`${tag}/m`, uploadId, 2, `${tag}/a`, 0, 100);
     await store.completeMultipart(`${tag}/m`, uploadId, [{ partNumber: 1, etag: etag1 }, { partNumber: 2, etag: etag2 }]);
     const whole = Buffer.alloc(5 * MiB + 100);
     assert.equal(await store.getRangeInto(`${tag}/m`, 0, whole.length, [whole]), whole.length);
@@ -171,7 +171,7 @@ describe('reads with the wrong SSE-C key, or none', () => {
   before(async () => {
     bucket = await TestBucket.create('store-sse-wrong');
     bundle = storeClient();
-    await new S3ObjectStore(bundle, bucket.name, new ObjectEncryption({ kind: 'sse-c', key })).put('x', Buffer.from('secret'));
+    await new S3ObjectStore(bundle, bucket.name, { encryption: new ObjectEncryption({ kind: 'sse-c', key }) }).put('x', Buffer.from('secret'));
   });
   after(async () => {
     bundle.destroy();
@@ -179,7 +179,7 @@ describe('reads with the wrong SSE-C key, or none', () => {
   });
 
   test('another key: access denied, naming the key file and the key MD5, never the key', async () => {
-    const store = new S3ObjectStore(bundle, bucket.name, new ObjectEncryption({ kind: 'sse-c', key: wrong }));
+    const store = new S3ObjectStore(bundle, bucket.name, { encryption: new ObjectEncryption({ kind: 'sse-c', key: wrong }) });
     const expected = (e: { message: string }): void => {
       assert.match(e.message, new RegExp(`^object x cannot be read with the SSE-C key of --sse-c-key /keys/wrong \\(key MD5 ${wrong.keyMD5.replace(/[+/]/g, '\\$&')}\\): it is encrypted with a different SSE-C key`));
       assert.equal(e.message.includes(wrong.key.toString('base64')), false);
@@ -198,7 +198,7 @@ describe('reads with the wrong SSE-C key, or none', () => {
   });
 
   test('the right key reads; a missing object is still no object', async () => {
-    const store = new S3ObjectStore(bundle, bucket.name, new ObjectEncryption({ kind: 'sse-c', key }));
+    const store = new S3ObjectStore(bundle, bucket.name, { encryption: new ObjectEncryption({ kind: 'sse-c', key }) });
     assert.equal((await store.getRange('x', 0, 6)).toString(), 'secret');
     assert.equal(await store.head('nope'), null);
   });

@@ -111,17 +111,18 @@ test('inParallel waits for each command and fails when one does (a bare wait wou
   assert.notEqual(run(['true', 'sleep 0.1; false', 'true']).status, 0);
 });
 
-test('the cost table shows each filesystem\'s peak RSS per workload', () => {
+test('the cost table shows each filesystem\'s peak RSS per workload, in MiB (the unit of --maxcache)', () => {
   const s = (target: Sample['target'], workload: Sample['workload'], peakRss?: number): Sample => ({
     target, workload, repeat: 1, seconds: 1, requests: 2, byMethod: {}, bytesUp: 0, bytesDown: 0, cpuSeconds: 0.5, peakRss,
   });
-  const text = costTable([s('qsfs', 'bigdir-ls', 150e6), s('s3fs', 'bigdir-ls', 20e6), s('sdk', 'bigdir-ls'), s('qsfs', 'small-writes-8k', 90e6)],
+  const MiB = 2 ** 20;
+  const text = costTable([s('qsfs', 'bigdir-ls', 150 * MiB), s('s3fs', 'bigdir-ls', 20 * MiB), s('sdk', 'bigdir-ls'), s('qsfs', 'small-writes-8k', 270e6)],
     ['qsfs', 's3fs', 'sdk'], ['bigdir-ls', 'small-writes-8k']);
   const [header, bigdir, writes] = text.split('\n');
-  assert.match(header!, /qsfs rss MB\s+s3fs rss MB$/);
+  assert.match(header!, /qsfs rss MiB\s+s3fs rss MiB$/);
   assert.doesNotMatch(header!, /sdk rss/);
   assert.match(bigdir!, /^bigdir-ls\s.*\s150\s+20$/);
-  assert.match(writes!, /^small-writes-8k\s.*\s90\s+-$/);
+  assert.match(writes!, /^small-writes-8k\s.*\s257\s+-$/, '270 MB is 257 MiB');
 });
 
 /** A dataset with 3 small files, enough to build the steps and list a local directory. */

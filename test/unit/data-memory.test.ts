@@ -105,7 +105,7 @@ class MemoryStore implements ObjectStore {
       return md5(data, 'hex');
     });
   }
-  async uploadPartCopy(): Promise<string> { throw new Error('not used'); }
+  async uploadPartCopy(): Promise<{ etag: string }> { throw new Error('not used'); }
   async completeMultipart(key: string, uploadId: string, parts: UploadedPart[]): Promise<string> {
     const stored = this.uploads.get(uploadId)!;
     const data = Buffer.concat([...parts].sort((a, b) => a.partNumber - b.partNumber).map((p) => stored.get(p.partNumber)!));

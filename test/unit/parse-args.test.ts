@@ -265,12 +265,19 @@ test('every Options field except the positionals has exactly one table row', () 
   // Options without a default are absent unless given (-e and --metadata-ttl exclude each other).
   const given = {
     ...options('b', '/m', '-c', '/c', '-e', '5', '--sse-c-key', '/k'),
-    ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p', '--metrics', '9464', '--sse', 'aws:kms', '--sse-kms-key-id', 'k'),
+    ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p', '--metrics', '9464', '--checksum', 'CRC32C', '--sse', 'aws:kms', '--sse-kms-key-id', 'k'),
   };
   const fields = Object.keys(given).filter((k) => !['bucket', 'prefix', 'mountpoint'].includes(k));
   assert.deepEqual([...keys].sort(), [...fields].sort());
   const shorts = OPTION_TABLE.flatMap((spec) => (spec.short ? [spec.short] : []));
   assert.equal(new Set(shorts).size, shorts.length, 'duplicate short letter');
+});
+
+test('--checksum takes crc32c or crc64nvme, in any case, also as an -o word; anything else is refused', () => {
+  assert.equal(options('b', '/m', '--checksum', 'CRC32C').checksum, 'crc32c');
+  assert.equal(options('b', '/m', '-o', 'allow_other,checksum=crc64nvme').checksum, 'crc64nvme');
+  assert.equal(options('b', '/m').checksum, undefined);
+  assert.throws(() => parseArgs(['b', '/m', '--checksum', 'md5'], VERSION), /--checksum: 'md5' is not one of crc32c, crc64nvme/);
 });
 
 test('-V returns the version text', () => {
