@@ -106,6 +106,13 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     defaultText: '1, unless -e is given',
     help: 'Seconds attributes, listings and missing names are trusted before the bucket is asked again (changes by other clients show within it); 0 caches nothing',
     group: GENERAL },
+  { key: 'sse', long: 'sse', type: 'enum', metavar: 'type', values: ['AES256', 'aws:kms'],
+    help: 'Server-side encryption of the objects written, with keys the server holds: AES256 (SSE-S3) or aws:kms (SSE-KMS)', group: GENERAL },
+  { key: 'sseKmsKeyId', long: 'sse-kms-key-id', type: 'string', metavar: 'id',
+    defaultText: 'the bucket\'s default KMS key',
+    help: 'KMS key (id or ARN) of --sse aws:kms', group: GENERAL },
+  { key: 'sseCKey', long: 'sse-c-key', type: 'string', metavar: 'file',
+    help: 'SSE-C: encrypt and read every object with the 256-bit key in FILE (32 bytes, or base64; mode 0600); not with --sse', group: GENERAL },
 
   // --- miscellaneous options (seed table 2) ---
   { key: 'prefetch', short: 'J', long: 'prefetch', type: 'bool', default: false,

@@ -70,6 +70,12 @@ export function parseArgs(argv: string[], version: string): ParseResult {
   if (options.statexpire !== undefined && options.metadatattl !== undefined) {
     throw new UsageError('options -e/--statexpire and --metadata-ttl both set how long metadata is trusted: give one of them');
   }
+  if (options.sse !== undefined && options.sseCKey !== undefined) {
+    throw new UsageError('options --sse and --sse-c-key both choose the server-side encryption: give one of them');
+  }
+  if (options.sseKmsKeyId !== undefined && options.sse !== 'aws:kms') {
+    throw new UsageError('option --sse-kms-key-id names the key of SSE-KMS: it needs --sse aws:kms');
+  }
   return { kind: 'options', options };
 }
 

@@ -3,7 +3,7 @@
 // exist (or --profile names a profile), the AWS SDK's own default provider chain: environment,
 // shared config and credentials files (profiles, SSO, credential_process), web identity,
 // container and instance metadata, with expiring credentials refreshed during the mount.
-import { promises as fsp } from 'node:fs';
+import { SecretFileError, readSecretFile } from './secret-file.js';
 import type { Agent as HttpsAgent } from 'node:https';
 
 export const DEFAULT_CREDENTIALS_FILE = '/etc/qsfs.cred';
@@ -72,31 +72,15 @@ export async function loadCredentials(file: string | undefined, profile?: string
 /** The file's keys; undefined when no file was given and the default one does not exist. */
 async function readCredentialsFile(file: string | undefined): Promise<Credentials | undefined> {
   const path = file ?? DEFAULT_CREDENTIALS_FILE;
-  let mode: number;
+  let bytes: Buffer;
   try {
-    const st = await fsp.stat(path);
-    if (!st.isFile()) throw new CredentialsError(`credentials file ${path} is not a regular file`);
-    mode = st.mode;
+    bytes = await readSecretFile(path, 'credentials file');
   } catch (err) {
-    if (err instanceof CredentialsError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && file === undefined) return undefined;
-    if (code === 'ENOENT') throw new CredentialsError(`credentials file ${path} does not exist`);
-    throw new CredentialsError(`cannot read credentials file ${path}: ${code ?? String(err)}`);
+    if (!(err instanceof SecretFileError)) throw err;
+    if (err.code === 'ENOENT' && file === undefined) return undefined;
+    throw new CredentialsError(err.message);
   }
-  // A secret others can read is not a secret: refuse like ssh does, and say how to fix it.
-  if ((mode & 0o077) !== 0) {
-    throw new CredentialsError(
-      `credentials file ${path} is accessible by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${path}`,
-    );
-  }
-  let text: string;
-  try {
-    text = await fsp.readFile(path, 'utf8');
-  } catch (err) {
-    throw new CredentialsError(`cannot read credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  return parseCredentials(text, path);
+  return parseCredentials(bytes.toString('utf8'), path);
 }
 
 /** What the SDK's providers give. */

@@ -54,6 +54,9 @@ export interface Options {
   // qsfs additions (long form only)
   pathstyle: boolean;           // --pathstyle: force path-style addressing
   metadatattl?: number;         // --metadata-ttl: seconds metadata is trusted (absent: -e, else 1 s)
+  sse?: 'AES256' | 'aws:kms';   // --sse: server-side encryption with the server's keys (SSE-S3 or SSE-KMS)
+  sseKmsKeyId?: string;         // --sse-kms-key-id: the KMS key of --sse aws:kms (absent: the bucket's default)
+  sseCKey?: string;             // --sse-c-key FILE: SSE-C, with the 256-bit key in FILE (mode 0600)
 
   /** FUSE mount options from `-o a,b,c=d` that are not qsfs options, in order. */
   fuseOptions: string[];

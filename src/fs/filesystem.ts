@@ -54,8 +54,11 @@ export interface FilesystemSettings {
   maxcacheBytes: number;
   /** Read-ahead of sequential readers, bytes (--prefetchsize). */
   prefetchBytes: number;
-  /** -m: Content-MD5 on uploads, ETag checks on whole downloads. */
+  /** -m: Content-MD5 on uploads, ETag checks on whole downloads (those only where ETags are MD5s). */
   contentMD5: boolean;
+  /** Whether the server's ETags are MD5s of the content: not so on AWS under SSE-C and SSE-KMS,
+   *  where a downloaded file checked against its ETag would fail for nothing (default true). */
+  etagIsContentMd5?: boolean;
   /** -C: drop a file's cached data when it is closed. */
   nodatacache: boolean;
   maxstat: number;
@@ -122,7 +125,7 @@ export class Filesystem {
       // Read-ahead may hold half the budget (MemoryBudget.readAheadRoom); a window of that much
       // at most keeps its GETs (half a window each) small enough that several run at once
       // (measured at -Z 100: a 1 GiB read 12% faster than with the full 20 MiB window).
-      prefetchBytes: Math.min(s.prefetchBytes, Math.floor(dataBytes / 2)), verifyMd5: s.contentMD5,
+      prefetchBytes: Math.min(s.prefetchBytes, Math.floor(dataBytes / 2)), verifyMd5: s.contentMD5 && s.etagIsContentMd5 !== false,
     };
     this.dirTimes = new DirectoryTimes(() => this.f.now());
     const layout = new PartLayout(s.partSize);

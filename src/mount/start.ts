@@ -11,6 +11,8 @@ import { UnsafeDirectoryError, ensurePrivateDirectory } from '../config/private-
 import { createS3Client } from '../store/s3-client.js';
 import { S3ObjectStore } from '../store/s3-store.js';
 import { StoreError } from '../store/errors.js';
+import { ObjectEncryption, type EncryptionChoice } from '../store/encryption.js';
+import { SseKeyError, readSseCustomerKey } from '../config/sse-key.js';
 import { ProxyConfigError, describeProxyUse, proxyEnvironment, routeFor, type ProxyEnvironment, type ProxyRoute } from '../store/proxy.js';
 import { ProxyTunnelAgent } from '../store/proxy-tunnel.js';
 import { Filesystem } from '../fs/filesystem.js';
@@ -81,6 +83,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
   const proxies = readProxies();
   const sdkAgent = proxies.https ? new ProxyTunnelAgent(proxies, SDK_TUNNEL_TIMEOUT_MS, { keepAlive: false }) : undefined;
   const credentials = await loadCredentials(o.credentials, o.profile, sdkAgent).catch(rethrowAs(CredentialsError));
+  const encryption = await encryptionOf(o, logger);
   const freshness = new Freshness({ metadataTtl: o.metadatattl, statexpire: o.statexpire });
   const fuseOptions = buildFuseOptions({ bucket: o.bucket, userOptions: o.fuseOptions, fusedbg: o.fusedbg, kernelCache: freshness.kernelOptions() });
   for (const [option, why] of REFUSED_OPTIONS) {
@@ -103,6 +106,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     endpoint, credentials, retries: o.retries, reqtimeout: o.reqtimeout, numtransfer: o.numtransfer, logRequests: o.curldbg, proxies,
   }, logger);
   const store = new S3ObjectStore(s3, o.bucket, {
+    encryption,
     checksum: o.checksum,
     onChecksumsIgnored: (detail) => logger.warn({ checksum: o.checksum, detail },
       'the server does not verify additional checksums (--checksum): not sent any more; -m (Content-MD5) is what it checks'),
@@ -115,6 +119,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     throw new StartupError(describeBucketFailure(err, o.bucket, endpoint.url, credentials.source, routeFor(proxies, requestUrl)));
   }
   logger.info({ bucket: o.bucket, prefix: o.prefix, endpoint: endpoint.url, pathStyle: endpoint.forcePathStyle, trusted: freshness.describe() }, 'bucket reachable');
+  if (encryption) logger.info({ encryption: encryption.description }, 'server-side encryption');
 
   const fs = new Filesystem(store, {
     prefix: o.prefix,
@@ -132,6 +137,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     // -j sets its size and -j 0 turns it off.
     prefetchBytes: o.prefetchsize * MiB,
     contentMD5: o.contentMD5,
+    etagIsContentMd5: encryption?.etagIsContentMd5 ?? true,
     nodatacache: o.nodatacache,
     maxstat: o.maxstat,
     freshness,
@@ -142,7 +148,7 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     bucket: o.bucket, prefix: o.prefix, mountpoint: path.resolve(o.mountpoint), endpoint: endpoint.url, startedAt,
     openFiles: fs.openPaths(10), openFileCount: fs.openFileCount, dirtyFiles: fs.dirtyFiles(), transfers: fs.transfers(),
     cache: fs.cacheUse(), requests: s3.stats.snapshot(), rssBytes: process.memoryUsage.rss(), fuseThreadStates: mounted.fuseThreadStates,
-    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url, proxy: proxyUse,
+    logFile: file, credentials: credentials.describe(), metricsUrl: metrics?.url, proxy: proxyUse, encryption: encryption?.status(),
   });
   let statusServer: StatusServer | undefined;
   const mounted = new MountedFilesystem({ mountpoint: o.mountpoint, fuseOptions }, fs, {
@@ -181,6 +187,21 @@ export async function startMount(o: Options): Promise<{ logger: Logger; logFile?
     return undefined;
   });
   return { logger, logFile: file };
+}
+
+/**
+ * The mount's server-side encryption (none without --sse or --sse-c-key); the SSE-C key file is
+ * read and checked now, so a bad one stops the mount with one line. The key is never logged.
+ */
+async function encryptionOf(o: Options, logger: Logger): Promise<ObjectEncryption | undefined> {
+  let choice: EncryptionChoice;
+  if (o.sseCKey !== undefined) choice = { kind: 'sse-c', key: await readSseCustomerKey(o.sseCKey).catch(rethrowAs(SseKeyError)) };
+  else if (o.sse === 'AES256') choice = { kind: 'sse-s3' };
+  else if (o.sse === 'aws:kms') choice = { kind: 'sse-kms', keyId: o.sseKmsKeyId };
+  else return undefined;
+  return new ObjectEncryption(choice, (what, description) => logger.error({ request: what, encryption: description },
+    'the server did not confirm the encryption asked for: it may store objects unencrypted '
+    + '(Ceph RGW 16 takes --sse AES256 without an SSE-S3 backend, and encrypts no CopyObject target); further such writes are only counted in qsfs --status'));
 }
 
 /**

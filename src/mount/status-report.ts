@@ -26,6 +26,8 @@ export interface StatusFacts {
   metricsUrl?: string;
   /** Which proxy the requests go through (password redacted), when a proxy is set. */
   proxy?: string;
+  /** Server-side encryption: the mode and its key id or key MD5 (never the key). */
+  encryption?: string;
 }
 
 const MB = 1024 * 1024;
@@ -46,6 +48,7 @@ export function formatStatus(f: StatusFacts, now = new Date()): string {
     ...(f.credentials ? [`keys:      ${f.credentials}`] : []),
     ...(f.metricsUrl ? [`metrics:   ${f.metricsUrl}`] : []),
     ...(f.proxy ? [`proxy:     ${f.proxy}`] : []),
+    ...(f.encryption ? [`sse:       ${f.encryption}`] : []),
     `open:      ${f.openFileCount} file(s)${f.openFiles.length > 0 ? `: ${f.openFiles.join(', ')}${f.openFileCount > f.openFiles.length ? ', ...' : ''}` : ''}`,
     `dirty:     ${f.dirtyFiles.length} file(s), ${mb(dirtyBytes)} to upload`,
     ...f.dirtyFiles.slice(0, 5).map((d) => `           ${d.path}: ${mb(d.stored)} of ${mb(d.size)} stored${d.uploading ? ' (uploading)' : ''}`),

@@ -7,6 +7,7 @@ import { StoreError, toStoreError } from './errors.js';
 import type { Body, ChecksumAlgorithm, ListPage, ObjectInfo, ObjectMetadata, ObjectStore, PutExpectation, PutOptions, UploadedPart } from './object-store.js';
 import type { SignedHttp } from './signed-http.js';
 import { decodeXmlText, parseListPage, unquoteEtag } from './list-xml.js';
+import { explainReadFailure, type ObjectEncryption } from './encryption.js';
 
 /** The request path of a mount. */
 export interface StoreClients {
@@ -18,6 +19,8 @@ export interface StoreSettings {
   checksum?: ChecksumAlgorithm;
   /** Told once, when a server shows it ignores additional checksums (they stop then). */
   onChecksumsIgnored?(detail: string): void;
+  /** The mount's server-side encryption: its headers join the requests that need them. */
+  encryption?: ObjectEncryption;
 }
 
 /** How S3 names each additional checksum: header, XML element, algorithm, and the multipart
@@ -30,11 +33,13 @@ const CHECKSUM_NAMES: Record<ChecksumAlgorithm, { header: string; element: strin
 export class S3ObjectStore implements ObjectStore {
   private readonly http: SignedHttp;
   private checksum: ChecksumAlgorithm | undefined;
+  private readonly sse: ObjectEncryption | undefined;
   /** Cleared once a server refuses If-None-Match on CompleteMultipartUpload (501, 400). */
   private conditionalCompletes = true;
 
   constructor(clients: StoreClients, readonly bucket: string, private readonly settings: StoreSettings = {}) {
     this.http = clients.http;
+    this.sse = settings.encryption;
     this.checksum = settings.checksum;
   }
 
@@ -80,10 +85,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async head(key: string): Promise<ObjectInfo | null> {
     try {
-      const r = await this.http.send(this.bucket, { operation: 'HeadObjectCommand', method: 'HEAD', key, response: 'none' }, `HEAD ${key}`);
+      const r = await this.http.send(this.bucket, { operation: 'HeadObjectCommand', method: 'HEAD', key, headers: this.sse?.objectKey, response: 'none' }, `HEAD ${key}`);
       return objectInfo(key, r.headers, Number(r.headers['content-length'] ?? 0) || 0);
     } catch (err) {
-      const e = toStoreError(err, `HEAD ${key}`);
+      const e = explainReadFailure(toStoreError(err, `HEAD ${key}`), key, this.sse);
       if (e.kind === 'not-found') return null;
       throw e;
     }
@@ -94,14 +99,14 @@ export class S3ObjectStore implements ObjectStore {
     try {
       const r = await this.http.send(this.bucket, {
         // The buffer is sized by the answer's Content-Length: most files are far below `length`.
-        operation: 'GetObjectCommand', method: 'GET', key, headers: { range }, range, response: 'buffer',
+        operation: 'GetObjectCommand', method: 'GET', key, headers: { range, ...this.sse?.objectKey }, range, response: 'buffer',
       }, `GET ${key} ${range}`);
       const data = r.body ?? Buffer.alloc(0);
       // 206 says the whole size after the slash of Content-Range; a 200 sent all of it.
       const total = /\/(\d+)$/.exec(r.headers['content-range'] ?? '')?.[1];
       return { info: objectInfo(key, r.headers, total !== undefined ? Number(total) : data.length), data };
     } catch (err) {
-      const e = toStoreError(err, `GET ${key} ${range}`);
+      const e = explainReadFailure(toStoreError(err, `GET ${key} ${range}`), key, this.sse);
       if (e.kind === 'not-found') return null;
       // An empty object has no byte 0 to ask for.
       if (e.status === 416) {
@@ -117,12 +122,12 @@ export class S3ObjectStore implements ObjectStore {
     const range = `bytes=${start}-${end - 1}`;
     try {
       const r = await this.http.send(this.bucket, {
-        operation: 'GetObjectCommand', method: 'GET', key, headers: { range }, range, response: 'buffer', expectedLength: end - start,
+        operation: 'GetObjectCommand', method: 'GET', key, headers: { range, ...this.sse?.objectKey }, range, response: 'buffer', expectedLength: end - start,
       }, `GET ${key} ${range}`);
       return r.body ?? Buffer.alloc(0);
     } catch (err) {
       // Asking past the end of an object (it shrank since we looked) reads as end of file.
-      const e = toStoreError(err, `GET ${key} ${range}`);
+      const e = explainReadFailure(toStoreError(err, `GET ${key} ${range}`), key, this.sse);
       if (e.status === 416) return Buffer.alloc(0);
       throw e;
     }
@@ -131,21 +136,21 @@ export class S3ObjectStore implements ObjectStore {
   async getRangeInto(key: string, start: number, end: number, into: Buffer[], etag?: string): Promise<number> {
     if (end <= start) return 0;
     const range = `bytes=${start}-${end - 1}`;
-    const headers: Record<string, string> = etag ? { range, 'if-match': quote(etag) } : { range };
+    const headers: Record<string, string> = etag ? { range, 'if-match': quote(etag), ...this.sse?.objectKey } : { range, ...this.sse?.objectKey };
     try {
       const r = await this.http.send(this.bucket, {
         operation: 'GetObjectCommand', method: 'GET', key, headers, range, response: 'buffer', into,
       }, `GET ${key} ${range}${etag ? ` if-match ${etag}` : ''}`);
       return r.received ?? 0;
     } catch (err) {
-      const e = toStoreError(err, `GET ${key} ${range}`);
+      const e = explainReadFailure(toStoreError(err, `GET ${key} ${range}`), key, this.sse);
       if (e.status === 416) return 0; // past the end of an object that shrank since we looked
       throw e;
     }
   }
 
   async put(key: string, body: Body, options: PutOptions = {}, expect?: PutExpectation): Promise<string> {
-    const headers = this.withChecksum(objectHeaders(options), options.checksum);
+    const headers = this.withChecksum(objectHeaders(options, this.sse?.newObject), options.checksum);
     // Unquoted: Ceph RGW matches a PUT's If-Match only against the bare ETag (a quoted one
     // never matches there); S3 takes either.
     if (expect === 'absent') headers['if-none-match'] = '*';
@@ -153,6 +158,7 @@ export class S3ObjectStore implements ObjectStore {
     const r = await this.http.send(this.bucket, {
       operation: 'PutObjectCommand', method: 'PUT', key, body, headers, response: 'none',
     }, `PUT ${key}`);
+    this.sse?.checkWrite(r.headers, `PUT ${key}`);
     this.checkEcho(options.checksum, r.headers, `PUT ${key}`);
     return unquoteEtag(r.headers.etag);
   }
@@ -180,10 +186,12 @@ export class S3ObjectStore implements ObjectStore {
       key: destinationKey,
       headers: {
         'x-amz-copy-source': `${this.bucket}/${encodeKeyForCopySource(sourceKey)}`,
-        ...(options ? { 'x-amz-metadata-directive': 'REPLACE', ...objectHeaders({ ...options, contentMD5: undefined }) } : {}),
+        ...this.sse?.copySource,
+        ...(options ? { 'x-amz-metadata-directive': 'REPLACE', ...objectHeaders({ ...options, contentMD5: undefined }, this.sse?.newObject) } : this.sse?.newObject),
       },
       response: 'buffer',
     }, `COPY ${sourceKey} -> ${destinationKey}`);
+    this.sse?.checkWrite(r.headers, `COPY ${sourceKey} -> ${destinationKey}`);
     return unquoteEtag(xmlText(r.body, 'ETag'));
   }
 
@@ -200,7 +208,7 @@ export class S3ObjectStore implements ObjectStore {
     const what = `CREATE-MULTIPART ${key}`;
     // Content-MD5 and checksums belong to each part (uploadPart), not to the upload as a whole;
     // the upload says which checksum its parts carry.
-    const headers = objectHeaders({ ...options, contentMD5: undefined });
+    const headers = objectHeaders({ ...options, contentMD5: undefined }, this.sse?.newObject);
     if (this.checksum) {
       headers['x-amz-checksum-algorithm'] = CHECKSUM_NAMES[this.checksum].algorithm;
       headers['x-amz-checksum-type'] = CHECKSUM_NAMES[this.checksum].type;
@@ -209,6 +217,7 @@ export class S3ObjectStore implements ObjectStore {
       operation: 'CreateMultipartUploadCommand', method: 'POST', key, query: { uploads: '' },
       headers, response: 'buffer',
     }, what);
+    this.sse?.checkWrite(r.headers, what);
     const uploadId = xmlText(r.body, 'UploadId');
     if (!uploadId) throw new StoreError('server', `${what}: the server returned no upload id`);
     return uploadId;
@@ -223,7 +232,7 @@ export class S3ObjectStore implements ObjectStore {
       key,
       query: { partNumber: String(partNumber), uploadId },
       body,
-      headers: this.withChecksum(contentMD5 ? { 'content-md5': contentMD5 } : {}, checksum),
+      headers: this.withChecksum(contentMD5 ? { 'content-md5': contentMD5, ...this.sse?.objectKey } : { ...this.sse?.objectKey }, checksum),
       part: partNumber,
       response: 'none',
     }, what);
@@ -249,6 +258,8 @@ export class S3ObjectStore implements ObjectStore {
       headers: {
         'x-amz-copy-source': `${this.bucket}/${encodeKeyForCopySource(sourceKey)}`,
         'x-amz-copy-source-range': `bytes=${start}-${end - 1}`,
+        ...this.sse?.copySource,
+        ...this.sse?.objectKey,
       },
       part: partNumber,
       response: 'buffer',
@@ -267,7 +278,7 @@ export class S3ObjectStore implements ObjectStore {
       + sorted.map((p) => `<Part><PartNumber>${p.partNumber}</PartNumber><ETag>${escapeXml(quote(p.etag))}</ETag>`
         + (element ? `<${element}>${escapeXml(p.checksum!)}</${element}>` : '') + '</Part>').join('')
       + '</CompleteMultipartUpload>';
-    const headers: Record<string, string> = { 'content-type': 'application/xml' };
+    const headers: Record<string, string> = { 'content-type': 'application/xml', ...this.sse?.objectKey };
     // S3 judges If-None-Match on a completion (since 2024); a server that ignores it leaves
     // the caller's HEAD before completing as the check. One that refuses it loses it.
     if (expect === 'absent' && this.conditionalCompletes) headers['if-none-match'] = '*';
@@ -339,9 +350,10 @@ function userMetadata(headers: IncomingHttpHeaders): ObjectMetadata {
   return out;
 }
 
-/** Content-Type, user metadata and Content-MD5 of a PUT or a metadata-replacing copy. */
-function objectHeaders(o: PutOptions): Record<string, string> {
-  const h: Record<string, string> = {};
+/** Content-Type, user metadata and Content-MD5 of a PUT or a metadata-replacing copy, after
+ *  the headers that make the new object encrypted (`encryption`), when the mount asks for that. */
+function objectHeaders(o: PutOptions, encryption: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const h: Record<string, string> = encryption ? { ...encryption } : {};
   if (o.contentType !== undefined) h['content-type'] = o.contentType;
   if (o.contentMD5 !== undefined) h['content-md5'] = o.contentMD5;
   for (const [name, value] of Object.entries(o.metadata ?? {})) h[`${META_PREFIX}${name.toLowerCase()}`] = value;

@@ -196,6 +196,22 @@ test('splitMountOptions recognises every qsfs spelling and passes mount words th
   ]);
 });
 
+test('server-side encryption options: long form and -o words, and the pairs refused', () => {
+  const kms = options('b', '/m', '--sse', 'AWS:KMS', '--sse-kms-key-id=testkey-1');
+  assert.equal(kms.sse, 'aws:kms');
+  assert.equal(kms.sseKmsKeyId, 'testkey-1');
+  const fstab = options('b', '/m', '-o', 'allow_other,sse=aws:kms,sse-kms-key-id=arn:aws:kms:eu-west-1:1:key/x');
+  assert.equal(fstab.sse, 'aws:kms');
+  assert.equal(fstab.sseKmsKeyId, 'arn:aws:kms:eu-west-1:1:key/x');
+  assert.deepEqual(fstab.fuseOptions, ['allow_other']);
+  assert.equal(options('b', '/m', '-o', 'sse-c-key=/etc/qsfs.ssec').sseCKey, '/etc/qsfs.ssec');
+  assert.equal(options('b', '/m', '--sse=aes256').sse, 'AES256');
+  rejects(['b', '/m', '--sse', 'aws:kms:dsse'], /option --sse: 'aws:kms:dsse' is not one of AES256, aws:kms/);
+  rejects(['b', '/m', '--sse', 'AES256', '--sse-c-key', '/k'], /^options --sse and --sse-c-key both choose the server-side encryption: give one of them$/);
+  rejects(['b', '/m', '--sse-kms-key-id', 'k'], /^option --sse-kms-key-id names the key of SSE-KMS: it needs --sse aws:kms$/);
+  rejects(['b', '/m', '--sse', 'AES256', '--sse-kms-key-id', 'k'], /needs --sse aws:kms/);
+});
+
 test('splitMountOptions rejects a qsfs option without its value', () => {
   assert.throws(() => splitMountOptions(['allow_other,-z']), /option -z\/--zone: missing value/);
 });
@@ -247,7 +263,10 @@ test('help text lists every option from the table with its default', () => {
 test('every Options field except the positionals has exactly one table row', () => {
   const keys = OPTION_TABLE.map((spec) => spec.key).filter((key) => key !== 'help' && key !== 'version');
   // Options without a default are absent unless given (-e and --metadata-ttl exclude each other).
-  const given = { ...options('b', '/m', '-c', '/c', '-e', '5'), ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p', '--metrics', '9464', '--checksum', 'CRC32C') };
+  const given = {
+    ...options('b', '/m', '-c', '/c', '-e', '5', '--sse-c-key', '/k'),
+    ...options('b', '/m', '--metadata-ttl', '1', '--profile', 'p', '--metrics', '9464', '--checksum', 'CRC32C', '--sse', 'aws:kms', '--sse-kms-key-id', 'k'),
+  };
   const fields = Object.keys(given).filter((k) => !['bucket', 'prefix', 'mountpoint'].includes(k));
   assert.deepEqual([...keys].sort(), [...fields].sort());
   const shorts = OPTION_TABLE.flatMap((spec) => (spec.short ? [spec.short] : []));
