@@ -19,6 +19,9 @@ export interface Faults {
   errorStatus?: 500 | 503;
   /** Share (0..1) of responses whose connection is destroyed halfway through the body. */
   resetShare?: number;
+  /** The first this many matching responses are cut so (then resetShare decides): for a PUT,
+   *  the server stored the object and its answer is lost. */
+  resetCount?: number;
   /** Requests are held without an answer (and never forwarded) while this is set. */
   stall?: boolean;
   /** Requests are answered 200 with garbage (never forwarded): a body that is not XML, headers
@@ -48,6 +51,7 @@ export class CountingProxy {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
   private counts: ProxyCounts = emptyCounts();
   private faults: Faults = {};
+  private resetsLeft = 0;
   private random: () => number = mulberry32(1);
   private readonly stalled = new Set<http.ServerResponse>();
   private readonly sockets = new Set<Socket>();
@@ -62,6 +66,7 @@ export class CountingProxy {
   /** Replaces the faults in force; stalled requests stay stalled until clearFaults(). */
   setFaults(faults: Faults): void {
     this.faults = faults;
+    this.resetsLeft = faults.resetCount ?? 0;
     this.random = mulberry32(faults.seed ?? 1);
   }
 
@@ -161,7 +166,7 @@ export class CountingProxy {
       });
       return;
     }
-    const reset = f.resetShare !== undefined && this.random() < f.resetShare;
+    const reset = this.resetsLeft > 0 ? this.resetsLeft-- > 0 : f.resetShare !== undefined && this.random() < f.resetShare;
     if (f.latencyMs) setTimeout(() => this.forward(req, res, reset), f.latencyMs);
     else this.forward(req, res, reset);
   }

@@ -19,7 +19,7 @@
 // If-None-Match: * for a new file (S3 judges it; servers that ignore it leave the HEAD).
 import type { LimitFunction } from 'p-limit';
 import type { Logger } from '../log.js';
-import type { Body, ObjectStore, PutExpectation, PutOptions, UploadedPart } from '../store/object-store.js';
+import type { Body, ObjectInfo, ObjectStore, PutExpectation, PutOptions, UploadedPart } from '../store/object-store.js';
 import { StoreError } from '../store/errors.js';
 import type { BufferLender } from '../cache/memory-budget.js';
 import type { FileData } from '../cache/file-data.js';
@@ -184,20 +184,31 @@ export class Uploader {
       return { etag: await this.s.store.put(key, body, plain, expected) };
     } catch (err) {
       if (!(err instanceof StoreError) || (err.kind !== 'precondition-failed' && err.kind !== 'unsupported')) throw err;
-      replaced = err.kind === 'precondition-failed' ? (await this.s.store.head(key))?.etag ?? null : null;
+      const found = err.kind === 'precondition-failed' ? await this.s.store.head(key) : null;
+      replaced = found?.etag ?? null;
       const misjudged = err.kind === 'unsupported' || (expected === 'absent' ? replaced === null : replaced === expected.etag);
       if (misjudged) {
         this.conditionalPuts = false;
         this.s.log.warn({ key, err: err.message }, 'the server does not take conditional PUTs (If-Match, If-None-Match): writes by other clients in between are no longer detected');
         return { etag: await this.s.store.put(key, body, plain) };
       }
-      if (expected === 'absent' && replaced !== null) {
+      if (expected === 'absent' && found) {
         // Our own PUT, whose answer was lost and which the retry sent again, finds itself there.
-        if (replaced === md5Hex(body)) return { etag: replaced };
-        throw new CreateConflict(key, replaced);
+        if (await this.holdsExactly(key, found, body)) return { etag: found.etag };
+        throw new CreateConflict(key, found.etag);
       }
     }
     return { etag: await this.s.store.put(key, body, plain), replaced };
+  }
+
+  /** Whether the object `found` at `key` holds exactly `body`: its ETag is the body's MD5, or,
+   *  where encryption makes ETags something else (SSE-C, SSE-KMS on AWS), its bytes are. */
+  private async holdsExactly(key: string, found: ObjectInfo, body: Body): Promise<boolean> {
+    const size = Buffer.isBuffer(body) ? body.length : body.reduce((n, b) => n + b.length, 0);
+    if (found.size !== size) return false;
+    if (size === 0 || found.etag === md5Hex(body)) return true;
+    const bytes = await this.s.store.getRange(key, 0, size);
+    return bytes.equals(Buffer.isBuffer(body) ? body : Buffer.concat(body));
   }
 
   private async storeMultipart(t: UploadTarget, session: MultipartSession, size: number, expected: PutExpectation | undefined): Promise<Stored> {

@@ -278,6 +278,21 @@ describe('a bucket shared with other clients (POSIX layer, default window)', () 
     assert.ok((await bucket.get('ten.bin')).equals(reference));
   });
 
+  test('a new file whose PUT landed but whose answer was lost: the retry finds its own object, no conflict', async () => {
+    const t = await newFs({ port: proxy.port });
+    proxy.setFaults({ match: /^PUT \/[^?]*lost-answer/, resetCount: 1 });
+    try {
+      const fh = await t.fs.create('/lost-answer', 0o644);
+      await writeAt(t.fs, fh, 'stored once', 0);
+      await t.fs.flush(fh); // the retry's If-None-Match: * fails (412): the object there holds exactly these bytes
+      await t.fs.release(fh);
+      assert.equal(proxy.faultCounts.resets, 1, 'the first PUT\'s answer was lost');
+    } finally {
+      proxy.clearFaults();
+    }
+    assert.equal((await bucket.get('lost-answer')).toString(), 'stored once');
+  });
+
   test('a file whose upload failed and that is then deleted is never uploaded, not even at unmount', async () => {
     const t = await newFs({ port: proxy.port });
     proxy.setFaults({ match: /^PUT /, errorShare: 1, errorStatus: 500 });
